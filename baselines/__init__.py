@@ -1,0 +1,1 @@
+"""Baseline agents, with the same interface as drol.agents."""

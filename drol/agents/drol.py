@@ -1,0 +1,118 @@
+"""DROL: a latent-conditioned one-step actor trained with top-1 dynamic routing.
+
+Per state, K latents from the uniform ball of radius sqrt(action_dim) give K candidate actions; the
+dataset action is routed to its nearest candidate, and only that winner gets behaviour cloning and the
+critic's push. The loss follows the released code, which produced the paper's tables: the routing
+distance is divided by action_dim, bc_coef (the paper's alpha) weights the BC term, and the Q term is
+normalised by mean |Q| (the paper's Eq. 8 writes alpha on -Q instead).
+
+Optimisation (ours, not the reference's): only the winner receives gradient, so the K candidates are
+computed without autograd and the winner is recomputed with it. Gradients are identical (see
+tests/test_drol.py) and the backward pass no longer grows with K.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from drol.agents.base import AgentConfig, Batch, OneStepAgent, q_improvement_loss
+from drol.nets import Actor
+
+
+@dataclass
+class DROLConfig(AgentConfig):
+    num_candidates: int = 16  # K, candidates per state during training (the paper's DROL(16) default)
+    bc_coef: float = 1.0  # weight of the routed BC loss; the paper's alpha in Table 3 (set per task)
+    normalize_q_loss: bool = True  # divide the Q term by stop_grad(mean |Q|), floored at 1e-6
+    actor_q_agg: str = "min"  # ensemble aggregation of Q at the winner: "min" (reference) or "mean"
+
+
+def sample_ball(shape: tuple[int, ...], dim: int, radius: float, generator: torch.Generator,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """Uniform samples from the `dim`-ball of `radius`: Gaussian direction, radius R * u^(1/dim)."""
+    direction = torch.randn(*shape, dim, generator=generator, device=device)
+    direction = direction / torch.linalg.vector_norm(direction, dim=-1, keepdim=True)
+    u = torch.rand(*shape, 1, generator=generator, device=device)
+    return direction * (radius * u.pow(1.0 / dim))
+
+
+def pairwise_sq_dist(x: torch.Tensor) -> torch.Tensor:
+    """(..., K, d) -> (..., K, K) squared distances / d."""
+    return (x.unsqueeze(-2) - x.unsqueeze(-3)).square().mean(-1)
+
+
+class DROLAgent(OneStepAgent):
+    config: DROLConfig
+
+    def __init__(self, obs_dim: int, action_dim: int, config: DROLConfig):
+        super().__init__(obs_dim, action_dim, config)
+        if config.actor_q_agg not in ("mean", "min"):
+            raise ValueError(f"actor_q_agg must be 'mean' or 'min', got {config.actor_q_agg!r}")
+        self.latent_radius = math.sqrt(action_dim)
+        self.actor = Actor(obs_dim + action_dim, config.actor_hidden_dims, action_dim)
+        self.init_optimizer()
+
+    def sample_latents(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        return sample_ball(shape, self.action_dim, self.latent_radius, generator, self.device)
+
+    def sample_draws(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        return {"latents": self.sample_latents((batch_size, self.config.num_candidates), generator),
+                "next_latents": self.sample_latents((batch_size,), generator)}
+
+    def policy(self, obs: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs, latents).clamp(-1.0, 1.0)
+
+    def next_actions(self, next_obs: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
+        # One policy sample for the TD target (critic_num_candidates = 1).
+        with torch.no_grad():
+            return self.policy(next_obs, draws["next_latents"])
+
+    def actor_loss(self, batch: Batch, draws: dict[str, torch.Tensor], with_metrics: bool = False):
+        obs, actions, latents = batch["observations"], batch["actions"], draws["latents"]
+        batch_size, k = latents.shape[:2]
+
+        # Candidates: K per state, no autograd (only the winner will receive gradient).
+        with torch.no_grad():
+            candidates = self.policy(obs.unsqueeze(1).expand(-1, k, -1), latents)  # (B, K, A)
+
+            # Routing: each dataset action goes to its nearest candidate; no gradient through argmin.
+            dist = (candidates - actions.unsqueeze(1)).square().mean(-1)  # (B, K), ||.||^2 / action_dim
+            winner = dist.argmin(1)
+
+        # BC on the winner, recomputed with autograd.
+        winner_action = self.policy(obs, latents[torch.arange(batch_size, device=obs.device), winner])
+        bc_loss = (winner_action - actions).square().mean(-1).mean()
+
+        # Q on the winner, critic held fixed.
+        qs = self.critic(obs, winner_action, detach_params=True)
+        q = qs.min(0).values if self.config.actor_q_agg == "min" else qs.mean(0)
+        q_loss = q_improvement_loss(q, self.config.normalize_q_loss)
+
+        actor_loss = self.config.bc_coef * bc_loss + q_loss
+        info = {"actor_loss": actor_loss.detach(), "bc_loss": bc_loss.detach(), "q_loss": q_loss.detach(),
+                "actor_q": q.detach().mean()}
+        if with_metrics:
+            info.update(routing_metrics(candidates, winner))
+        return actor_loss, info
+
+    @torch.no_grad()
+    def validation_info(self, batch: Batch, draws: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Routed BC loss on held-out transitions."""
+        _, info = self.actor_loss(batch, draws)
+        return {"val_bc_loss": info["bc_loss"]}
+
+
+def routing_metrics(candidates: torch.Tensor, winner: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The paper's Fig. 3 diagnostics of a (B, K, A) candidate set and its winner indices."""
+    k = candidates.shape[1]
+    centroid = candidates.mean(1, keepdim=True)
+    metrics = {"centroid_divergence": (candidates - centroid).square().mean(-1).mean(),
+               # A single candidate has no pairs: its spread is 0.
+               "pairwise_distance": pairwise_sq_dist(candidates).sum((-1, -2)).mean() / max(k * (k - 1), 1)}
+    p = torch.bincount(winner, minlength=k).float() / winner.numel()
+    metrics["winner_entropy"] = -(p * p.clamp_min(1e-12).log()).sum()
+    metrics["winner_max_prob"] = p.max()
+    return metrics
