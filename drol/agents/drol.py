@@ -39,6 +39,11 @@ def sample_ball(shape: tuple[int, ...], dim: int, radius: float, generator: torc
     return direction * (radius * u.pow(1.0 / dim))
 
 
+def route(candidates: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """Index of the candidate nearest each dataset action: argmin_k ||cand_k - a||^2 / action_dim."""
+    return (candidates - actions.unsqueeze(1)).square().mean(-1).argmin(1)
+
+
 def pairwise_sq_dist(x: torch.Tensor) -> torch.Tensor:
     """(..., K, d) -> (..., K, K) squared distances / d."""
     return (x.unsqueeze(-2) - x.unsqueeze(-3)).square().mean(-1)
@@ -79,8 +84,7 @@ class DROLAgent(OneStepAgent):
             candidates = self.policy(obs.unsqueeze(1).expand(-1, k, -1), latents)  # (B, K, A)
 
             # Routing: each dataset action goes to its nearest candidate; no gradient through argmin.
-            dist = (candidates - actions.unsqueeze(1)).square().mean(-1)  # (B, K), ||.||^2 / action_dim
-            winner = dist.argmin(1)
+            winner = route(candidates, actions)
 
         # BC on the winner, recomputed with autograd.
         winner_action = self.policy(obs, latents[torch.arange(batch_size, device=obs.device), winner])

@@ -1,0 +1,132 @@
+"""`drol`: train runs, list tasks, benchmark updates.
+
+Errors a user can fix (an unknown name, a bad --set, a conflicting run directory, a data problem) print
+one line naming the thing and the fix, and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+EXIT_USAGE = 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    from drol.config import parse_sets, resolve_run
+    from drol.train import train
+
+    if args.method not in ("drol", "fql"):
+        from drol.tasks import UnknownName
+
+        raise UnknownName(f"unknown method {args.method!r}; choose from drol, fql")
+    spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label)
+    out = Path(args.out) if args.out else Path("results/runs") / _suite(args.task) / args.task / spec.config_tag() / f"seed{args.seed}"
+    status = train(spec, out, device=args.device, progress=not args.no_progress)
+    print(f"{status}: {out}")
+    # A signal stops the run after a checkpoint; report it like a killed process so schedulers retry it.
+    return 0 if status in ("finished", "diverged") else 128 + 15
+
+
+def _suite(task: str) -> str:
+    from drol.tasks import get_task
+
+    return get_task(task).suite
+
+
+def _tasks(args: argparse.Namespace) -> int:
+    from drol.tasks import registry
+
+    rows = [{"task": t.name, "suite": t.suite, "family": t.family, "rep": "*" if t.representative else "",
+             "steps": t.offline_steps, "episode_limit": t.episode_limit,
+             **{label: _hparam_summary(t, label) for label in ("DROL(16)", "DROL", "FQL")}}
+            for t in registry().values()
+            if (args.suite is None or t.suite == args.suite) and (args.family is None or t.family == args.family)]
+    if not rows:
+        print(f"no task matches suite={args.suite} family={args.family}", file=sys.stderr)
+        return EXIT_USAGE
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _hparam_summary(task, label: str) -> str:
+    values = task.method_overrides(label)
+    coef = values.get("bc_coef", values.get("alpha"))
+    k = f", K={values['num_candidates']}" if "num_candidates" in values else ""
+    return f"{coef:g}{k}"
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from drol.bench import BENCH_CASES, run_bench
+
+    cases = args.cases.split(",") if args.cases else None
+    unknown = [c for c in cases or [] if c not in BENCH_CASES]
+    if unknown:
+        from drol.tasks import UnknownName
+
+        raise UnknownName(f"unknown bench case {unknown[0]!r}; choose from {', '.join(BENCH_CASES)}")
+    result = run_bench(cases, repeats=args.repeats, device=args.device)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"device: {result['device']}, torch {result['torch']}, median of {result['repeats']} updates, "
+          f"batch {result['shape']['batch_size']}, obs {result['shape']['obs_dim']}, act {result['shape']['action_dim']}")
+    print(pd.DataFrame(result["cases"]).to_string(index=False, float_format="%.3f"))
+    for name, value in result["ratios"].items():
+        print(f"{name}: {value:.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drol", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one run (resumes if the output directory holds its checkpoint)")
+    p.add_argument("--method", required=True, help="drol or fql")
+    p.add_argument("--task", required=True, help="task name (see `drol tasks`), e.g. toy-bandit-v0")
+    p.add_argument("--seed", type=int, default=0, help="seeds every RNG of the run (default 0)")
+    p.add_argument("--label", default=None,
+                   help="method label whose task hyperparameters to use: DROL(16) (default for drol), "
+                        "DROL (family-tuned K), FQL")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set num_candidates=4 --set steps=1000 (repeatable); "
+                        "an unknown key lists the valid ones")
+    p.add_argument("--out", default=None,
+                   help="run directory (default results/runs/<suite>/<task>/<method>-K<K>-<config hash>/seed<N>)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("tasks", help="list the registered tasks and their hyperparameters")
+    p.add_argument("--suite", default=None, help="ogbench, d4rl or toy")
+    p.add_argument("--family", default=None, help="a task family, e.g. cube-single-play")
+    p.set_defaults(func=_tasks)
+
+    p = sub.add_parser("bench", help="ms per update for FQL and DROL(K), and inference ms per step")
+    p.add_argument("--json", action="store_true", help="print JSON, with the ratios drol16_over_fql and drol64_over_drol16")
+    p.add_argument("--cases", default=None, help="comma-separated subset of fql,drol1,drol4,drol16,drol64")
+    p.add_argument("--repeats", type=int, default=30, help="timed updates per case (median reported)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
+    p.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from drol.data import DataError
+    from drol.tasks import UnknownName
+    from drol.train import RunConflict
+
+    try:
+        return args.func(args)
+    except (UnknownName, DataError, RunConflict, ValueError) as err:
+        print(f"drol {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

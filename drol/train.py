@@ -1,0 +1,286 @@
+"""The shared trainer: update loop, evaluation schedule, checkpoint/resume, run artifacts.
+
+A run directory holds
+  run.json               resolved config, run id, versions, device, dataset fingerprint and route, status
+  evals.parquet          one row per evaluation episode (step, episode, success, return, score, length)
+  train_metrics.parquet  long format (step, name, value)
+  snapshots.parquet      candidate sets at fixed states at each evaluation (routing figure)
+  timing.json            ms per update, ms per inference step, evaluation env-steps/s, wall time
+  checkpoint.pt          weights, optimizer, RNG states and records: `drol train` on the same directory resumes
+Every file is written to a temporary name and renamed. A resumed CPU run ends bit-identical to an
+uninterrupted one: all training randomness comes from one generator whose state is checkpointed, and
+evaluation draws from its own seeded generators.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from drol.agents import AGENTS
+from drol.agents.base import OneStepAgent
+from drol.bench import device_name, time_calls
+from drol.config import RunSpec
+from drol.data import TaskData, load_task_data
+from drol.evaluate import evaluate
+from drol.tasks import get_task
+
+FQL_SNAPSHOT_SAMPLES = 16  # FQL has no K: its snapshot holds this many samples of its policy
+
+
+class RunConflict(Exception):
+    """The output directory holds a different run."""
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """`write(tmp_path)`, then rename onto `path`: readers never see a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from collaborators on a shared cluster
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: dict) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("drol", "torch", "numpy", "pandas", "ogbench", "gymnasium", "mujoco", "h5py"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, so evaluation RNGs never share a stream with training's."""
+    return int(np.random.SeedSequence(list(parts)).generate_state(1, np.uint64)[0] >> 1)
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, out_dir: Path, device: str | None = None, progress: bool = True,
+                 should_stop: Callable[[int], bool] | None = None):
+        self.spec, self.out_dir, self.progress = spec, Path(out_dir), progress
+        self.device = resolve_device(device)
+        self.task = get_task(spec.task)
+        self.should_stop = should_stop or (lambda step: False)
+        self.signal_received: int | None = None
+
+    # Setup
+    def _build(self, data: TaskData) -> None:
+        seed = self.spec.seed
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        agent_cls, _ = AGENTS[self.spec.method]
+        self.agent: OneStepAgent = agent_cls(data.train.obs_dim, data.train.action_dim, self.spec.agent)
+        self.agent.to(self.device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.val_generator = torch.Generator(device=self.device).manual_seed(derived_seed(seed, 1))
+        n = len(data.train)
+        idx = torch.linspace(0, n - 1, self.spec.train.snapshot_states).long().to(self.device)
+        self.snapshot_obs = data.train.tensors["observations"][idx]
+        samples = getattr(self.spec.agent, "num_candidates", FQL_SNAPSHOT_SAMPLES)
+        latent_gen = torch.Generator(device=self.device).manual_seed(derived_seed(seed, 2))
+        self.snapshot_latents = self.agent.sample_latents((len(idx), samples), latent_gen)
+        self.step = 0
+        self.metrics: list[tuple[int, str, float]] = []
+        self.evals: list[dict] = []
+        self.snapshots: list[dict] = []
+        self.timing = {"update_seconds": 0.0, "updates_timed": 0, "eval_seconds": 0.0, "eval_env_steps": 0,
+                       "wall_seconds": 0.0}
+
+    def _checkpoint_state(self) -> dict:
+        return {"run_id": self.run_id, "step": self.step, "agent": self.agent.state_dict(),
+                "optimizer": self.agent.optimizer.state_dict(), "generator": self.generator.get_state(),
+                "val_generator": self.val_generator.get_state(), "metrics": self.metrics, "evals": self.evals,
+                "snapshots": self.snapshots, "timing": self.timing}
+
+    def _restore(self, state: dict) -> None:
+        self.step = state["step"]
+        self.agent.load_state_dict(state["agent"])
+        self.agent.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.val_generator.set_state(state["val_generator"])
+        self.metrics, self.evals, self.snapshots = state["metrics"], state["evals"], state["snapshots"]
+        self.timing = state["timing"]
+
+    # Records
+    def _record(self, step: int, info: dict[str, torch.Tensor]) -> None:
+        values = torch.stack([v.float() for v in info.values()]).tolist()
+        self.metrics.extend((step, name, value) for name, value in zip(info, values))
+
+    def _evaluate(self, data: TaskData, step: int) -> float:
+        seed = self.spec.seed
+        env = data.make_env(self.spec.train.eval_episodes)
+        policy_gen = torch.Generator(device=self.device).manual_seed(derived_seed(seed, 3, step))
+        start = time.perf_counter()
+        try:
+            frame = evaluate(lambda obs: self.agent.sample_actions(obs, policy_gen), env,
+                             seed=derived_seed(seed, 4, step) % 2**31, scorer=data.scorer, device=self.device)
+        finally:
+            env.close()
+        self.timing["eval_seconds"] += time.perf_counter() - start
+        self.timing["eval_env_steps"] += int(frame["length"].sum())
+        self.evals.extend({"step": step, **row} for row in frame.to_dict("records"))
+        with torch.no_grad():
+            obs = self.snapshot_obs.unsqueeze(1).expand(-1, self.snapshot_latents.shape[1], -1)
+            candidates = self.agent.policy(obs, self.snapshot_latents).cpu().numpy()
+        for state_id, cands in enumerate(candidates):
+            for k, action in enumerate(cands):
+                self.snapshots.append({"step": step, "state_id": state_id, "candidate": k,
+                                       **{f"a{d}": float(v) for d, v in enumerate(action)}})
+        return float(frame["score"].mean())
+
+    def _run_json(self, data: TaskData, status: str, **extra) -> dict:
+        return {"run_id": self.run_id, "method": self.spec.method, "task": self.spec.task,
+                "suite": self.task.suite, "family": self.task.family, "seed": self.spec.seed,
+                "config": {"agent": asdict(self.spec.agent), "train": asdict(self.spec.train)},
+                "status": status, "step": self.step, "steps": self.spec.train.steps,
+                "device": device_name(self.device), "versions": package_versions(),
+                "dataset": {"fingerprint": data.train.fingerprint, "route": data.route, "size": len(data.train),
+                            "val_size": len(data.val) if data.val is not None else 0, "info": data.train.info},
+                "obs_dim": data.train.obs_dim, "action_dim": data.train.action_dim,
+                "snapshot_states": self.snapshot_obs.cpu().tolist(), **extra}
+
+    def _write_outputs(self, data: TaskData, status: str, **extra) -> None:
+        out = self.out_dir
+        write_parquet(out / "train_metrics.parquet",
+                      pd.DataFrame(self.metrics, columns=["step", "name", "value"]))
+        evals = pd.DataFrame(self.evals, columns=["step", "episode", "success", "return", "score", "length"])
+        write_parquet(out / "evals.parquet", evals)
+        write_parquet(out / "snapshots.parquet", pd.DataFrame(self.snapshots))
+        t = self.timing
+        write_json(out / "timing.json", {
+            "device": device_name(self.device),
+            "ms_per_update": 1e3 * t["update_seconds"] / max(t["updates_timed"], 1),
+            "ms_per_inference_step": t.get("ms_per_inference_step"),
+            "eval_env_steps_per_s": t["eval_env_steps"] / t["eval_seconds"] if t["eval_seconds"] else None,
+            "wall_time_s": t["wall_seconds"], "updates_timed": t["updates_timed"]})
+        write_json(out / "run.json", self._run_json(data, status, **extra))
+
+    def _save_checkpoint(self) -> None:
+        atomic_write(self.out_dir / "checkpoint.pt", lambda tmp: torch.save(self._checkpoint_state(), tmp))
+
+    # Loop
+    def run(self) -> str:
+        """Train (or resume) to the end; returns the final status: finished, diverged or interrupted."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        data = load_task_data(self.task, self.device)
+        self.run_id = self.spec.run_id(data.train.fingerprint)
+        run_json = self.out_dir / "run.json"
+        if run_json.exists():
+            previous = json.loads(run_json.read_text())
+            if previous.get("run_id") != self.run_id:
+                raise RunConflict(f"{self.out_dir} holds run {previous.get('run_id')} of another configuration "
+                                  f"(this one is {self.run_id}); choose another --out or delete that directory")
+            if previous["status"] in ("finished", "diverged"):
+                return previous["status"]
+        self._build(data)
+        checkpoint = self.out_dir / "checkpoint.pt"
+        if checkpoint.exists():
+            self._restore(torch.load(checkpoint, map_location=self.device, weights_only=False))
+        write_json(run_json, self._run_json(data, "running"))
+        previous_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            return self._loop(data)
+        finally:
+            for s, handler in previous_handlers.items():
+                signal.signal(s, handler)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.signal_received = signum
+
+    def _loop(self, data: TaskData) -> str:
+        cfg = self.spec.train
+        wall_start = time.perf_counter()
+        wall_before = self.timing["wall_seconds"]
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not self.progress, mininterval=1.0,
+                   desc=f"{self.spec.method} {self.spec.task} seed {self.spec.seed}", unit="upd")
+        segment_start, segment_updates = time.perf_counter(), 0
+        status = "finished"
+        while self.step < cfg.steps:
+            self.step += 1
+            step = self.step
+            log = step == 1 or step % cfg.log_interval == 0 or step == cfg.steps
+            info = self.agent.update(data.train.sample(cfg.batch_size, self.generator),
+                                     self.agent.sample_draws(cfg.batch_size, self.generator), with_metrics=log)
+            segment_updates += 1
+            bar.update(1)
+            validate = data.val is not None and (step == 1 or step % cfg.val_interval == 0)
+            evaluate_now = step == 1 or step % cfg.eval_interval == 0 or step == cfg.steps
+            checkpoint_now = step % cfg.checkpoint_interval == 0
+            stop = self.signal_received is not None or self.should_stop(step)
+            if not (log or validate or evaluate_now or checkpoint_now or stop):
+                continue
+            # Events: close the timed segment of pure updates first.
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.timing["update_seconds"] += time.perf_counter() - segment_start
+            self.timing["updates_timed"] += segment_updates
+            if log:
+                self._record(step, info)
+                if not all(np.isfinite(value) for _, _, value in self.metrics[-len(info):]):
+                    status = "diverged"
+                    break
+            if validate:
+                self._record(step, self.agent.validation_info(data.val.sample(cfg.batch_size, self.val_generator),
+                                                              self.agent.sample_draws(cfg.batch_size, self.val_generator)))
+            if evaluate_now:
+                score = self._evaluate(data, step)
+                bar.set_postfix(score=f"{score:.1f}")
+            if checkpoint_now or stop:
+                self.timing["wall_seconds"] = wall_before + time.perf_counter() - wall_start
+                self._save_checkpoint()
+            if stop:
+                status = "interrupted"
+                break
+            segment_start, segment_updates = time.perf_counter(), 0
+        bar.close()
+        if status == "finished":
+            obs = data.train.tensors["observations"][:1]
+            gen = torch.Generator(device=self.device).manual_seed(0)
+            self.timing["ms_per_inference_step"] = time_calls(lambda: self.agent.sample_actions(obs, gen),
+                                                              repeats=100, warmup=10, device=self.device)
+        self.timing["wall_seconds"] = wall_before + time.perf_counter() - wall_start
+        extra = {"diverged_at_step": self.step} if status == "diverged" else {}
+        if status != "interrupted":
+            self._save_checkpoint()
+        self._write_outputs(data, status, **extra)
+        return status
+
+
+def train(spec: RunSpec, out_dir: Path | str, device: str | None = None, progress: bool = True,
+          should_stop: Callable[[int], bool] | None = None) -> str:
+    return Trainer(spec, Path(out_dir), device, progress, should_stop).run()

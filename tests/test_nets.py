@@ -1,0 +1,58 @@
+import math
+
+import torch
+import torch.nn.functional as F
+
+from conftest import manual_mlp, member_params
+from drol.nets import MLP, Critic, gelu_tanh
+
+
+def test_glorot_uniform_bounds_and_variance_zero_biases():
+    torch.manual_seed(0)
+    mlp = MLP(300, (500,), 200, members=2)
+    w = mlp.weights[0]
+    bound = math.sqrt(6 / (300 + 500))
+    assert w.abs().max() <= bound
+    # Uniform(-b, b) has variance b^2 / 3 = 2 / (fan_in + fan_out).
+    assert abs(w.var().item() - 2 / 800) < 0.02 * 2 / 800
+    # The two ensemble members are initialised independently.
+    assert not torch.equal(w[0], w[1])
+    assert all(torch.count_nonzero(b) == 0 for b in mlp.biases)
+
+
+def test_gelu_fast_path_equals_tanh_gelu():
+    x = torch.linspace(-8, 8, 10001)
+    with torch.no_grad():
+        fast = gelu_tanh(x.clone())
+    assert torch.allclose(fast, F.gelu(x, approximate="tanh"), atol=2e-6)
+    # And is not the exact (erf) GELU, which PyTorch uses by default.
+    assert (F.gelu(x) - fast).abs().max() > 1e-4
+
+
+def test_critic_ensemble_matches_per_member_computation():
+    torch.manual_seed(1)
+    critic = Critic(obs_dim=4, action_dim=3, hidden_dims=(16, 16), ensemble=2)
+    with torch.no_grad():  # non-trivial LayerNorm parameters, so they are exercised
+        for p in list(critic.net.ln_scales) + list(critic.net.ln_biases) + list(critic.net.biases):
+            p.normal_()
+    obs, act = torch.randn(5, 4), torch.randn(5, 3)
+    q = critic(obs, act)
+    assert q.shape == (2, 5)
+    for m in range(2):
+        expected = manual_mlp(torch.cat([obs, act], -1), *member_params(critic.net, m))[:, 0]
+        assert torch.allclose(q[m], expected, atol=1e-5)
+
+
+def test_detached_params_give_gradient_to_inputs_only():
+    critic = Critic(4, 3, (8, 8))
+    obs, act = torch.randn(5, 4), torch.randn(5, 3, requires_grad=True)
+    critic(obs, act, detach_params=True).sum().backward()
+    assert act.grad is not None and act.grad.abs().sum() > 0
+    assert all(p.grad is None for p in critic.parameters())
+
+
+def test_single_member_mlp_without_layernorm():
+    torch.manual_seed(2)
+    mlp = MLP(3, (8, 8), 2)
+    x = torch.randn(4, 3)
+    assert torch.allclose(mlp(x)[0], manual_mlp(x, *member_params(mlp)), atol=1e-6)
