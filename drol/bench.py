@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from drol.agents import AGENTS
+from drol.config import AGENTS
 from drol.agents.base import OneStepAgent
 
 BENCH_CASES: dict[str, tuple[str, dict]] = {

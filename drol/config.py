@@ -8,10 +8,12 @@ import json
 import typing
 from dataclasses import asdict, dataclass
 
-from drol.agents import AGENTS
+from baselines.fql import FQLAgent, FQLConfig
 from drol.agents.base import AgentConfig
+from drol.agents.drol import DROLAgent, DROLConfig
 from drol.tasks import HPARAMS_SOURCES, LABEL_METHOD, UnknownName, get_task
 
+AGENTS = {"drol": (DROLAgent, DROLConfig), "fql": (FQLAgent, FQLConfig)}
 METHODS = tuple(AGENTS)
 DEFAULT_LABEL = {"drol": "DROL(16)", "fql": "FQL"}
 

@@ -31,10 +31,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from drol.agents import AGENTS
 from drol.agents.base import OneStepAgent
 from drol.bench import device_name, time_calls
-from drol.config import RunSpec
+from drol.config import AGENTS, RunSpec
 from drol.data import TaskData, load_task_data
 from drol.evaluate import evaluate
 from drol.tasks import get_task

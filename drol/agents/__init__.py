@@ -1,6 +1,1 @@
-"""Agents by method name. FQL lives in `baselines/` and shares the interface of `base.OneStepAgent`."""
-
-from baselines.fql import FQLAgent, FQLConfig
-from drol.agents.drol import DROLAgent, DROLConfig
-
-AGENTS = {"drol": (DROLAgent, DROLConfig), "fql": (FQLAgent, FQLConfig)}
+"""Agents: DROL here, FQL in `baselines/`; both subclass `base.OneStepAgent` (registry: drol.config.AGENTS)."""
