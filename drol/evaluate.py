@@ -55,3 +55,36 @@ def evaluate(policy: Callable[[torch.Tensor], torch.Tensor], env: BatchedEnv, se
         alive = alive[~done]
     return pd.DataFrame({"episode": np.arange(n), "success": success, "return": returns,
                          "score": scorer(returns, success), "length": lengths})
+
+
+class GymBatchedEnv:
+    """N gymnasium environments as one batched env; only the live episodes are stepped.
+
+    `success` is read from `info[success_key]` at each step (OGBench: "success"); `max_episode_steps`
+    truncates episodes whose env has no TimeLimit of its own.
+    """
+
+    def __init__(self, envs: list, success_key: str = "success", max_episode_steps: int | None = None):
+        self.envs, self.num_envs = envs, len(envs)
+        self.success_key, self.max_episode_steps = success_key, max_episode_steps
+        self.steps = np.zeros(self.num_envs, np.int64)
+
+    def reset(self, seed: int) -> np.ndarray:
+        self.steps[:] = 0
+        return np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]).astype(np.float32)
+
+    def step(self, actions: np.ndarray, idx: np.ndarray):
+        obs, rewards, dones, successes = [], [], [], []
+        for action, i in zip(np.clip(actions, -1, 1), idx):
+            ob, reward, terminated, truncated, info = self.envs[i].step(action)
+            self.steps[i] += 1
+            limit = self.max_episode_steps is not None and self.steps[i] >= self.max_episode_steps
+            obs.append(ob)
+            rewards.append(reward)
+            dones.append(terminated or truncated or limit)
+            successes.append(bool(info.get(self.success_key, False)))
+        return np.stack(obs).astype(np.float32), np.array(rewards, np.float64), np.array(dones), np.array(successes)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()

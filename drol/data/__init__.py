@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,6 +63,32 @@ class Dataset:
 
 class DataError(Exception):
     """A dataset problem the user can fix: the message names the file or key and the fix."""
+
+
+def default_data_dir() -> Path:
+    """Where datasets live: $DROL_DATA_DIR, else OGBench's own default (~/.ogbench/data)."""
+    return Path(os.environ.get("DROL_DATA_DIR", "~/.ogbench/data")).expanduser()
+
+
+def validate_transitions(arrays: dict[str, np.ndarray], obs_dim: int, action_dim: int, source: str) -> None:
+    """Check keys, shapes and finiteness of transition arrays against the environment's spaces.
+
+    `source` names the file in the message; every failure raises DataError naming the key and the fix.
+    """
+    missing = [k for k in TRANSITION_KEYS if k not in arrays]
+    if missing:
+        raise DataError(f"{source}: missing key(s) {', '.join(missing)}; regenerate or re-download the file")
+    n = len(arrays["observations"])
+    expected = {"observations": (n, obs_dim), "next_observations": (n, obs_dim), "actions": (n, action_dim),
+                "rewards": (n,), "masks": (n,)}
+    for key, shape in expected.items():
+        if tuple(arrays[key].shape) != shape:
+            raise DataError(f"{source}: {key} has shape {tuple(arrays[key].shape)}, the environment needs {shape}; "
+                            "the file belongs to another task or version: regenerate or re-download it")
+    for key in TRANSITION_KEYS:
+        if not np.isfinite(arrays[key]).all():
+            bad = int((~np.isfinite(arrays[key])).sum())
+            raise DataError(f"{source}: {key} holds {bad} non-finite value(s); regenerate or re-download the file")
 
 
 @dataclass
