@@ -26,7 +26,9 @@ def _train(args: argparse.Namespace) -> int:
         raise UnknownName(f"unknown method {args.method!r}; choose from drol, fql")
     spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label)
     out = Path(args.out) if args.out else Path("results/runs") / _suite(args.task) / args.task / spec.config_tag() / f"seed{args.seed}"
-    status = train(spec, out, device=args.device, progress=not args.no_progress)
+    data_options = {"data_dir": Path(args.data_dir) if args.data_dir else None, "offline": not args.download,
+                    "d4rl_route": args.d4rl_route}
+    status = train(spec, out, device=args.device, progress=not args.no_progress, data_options=data_options)
     print(f"{status}: {out}")
     # A signal stops the run after a checkpoint; report it like a killed process so schedulers retry it.
     return 0 if status in ("finished", "diverged") else 128 + 15
@@ -98,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="run directory (default results/runs/<suite>/<task>/<method>-K<K>-<config hash>/seed<N>)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--data-dir", default=None,
+                   help="dataset directory (default $DROL_DATA_DIR, else ~/.ogbench/data; D4RL: $DROL_D4RL_DIR, "
+                        "else ~/.d4rl/datasets)")
+    p.add_argument("--download", action="store_true",
+                   help="let OGBench download a missing dataset (default: offline, a missing file is an error)")
+    p.add_argument("--d4rl-route", default="hdf5", help="D4RL data route: hdf5 (default), d4rl or minari")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 

@@ -89,8 +89,10 @@ def derived_seed(*parts: int) -> int:
 
 class Trainer:
     def __init__(self, spec: RunSpec, out_dir: Path, device: str | None = None, progress: bool = True,
-                 should_stop: Callable[[int], bool] | None = None):
+                 should_stop: Callable[[int], bool] | None = None, data_options: dict | None = None):
         self.spec, self.out_dir, self.progress = spec, Path(out_dir), progress
+        self.data_options = data_options or {}  # data_dir, offline, d4rl_route (see load_task_data)
+        self.eval_env = None
         self.device = resolve_device(device)
         self.task = get_task(spec.task)
         self.should_stop = should_stop or (lambda step: False)
@@ -142,14 +144,12 @@ class Trainer:
 
     def _evaluate(self, data: TaskData, step: int) -> float:
         seed = self.spec.seed
-        env = data.make_env(self.spec.train.eval_episodes)
+        if self.eval_env is None:  # built once: making 50 MuJoCo envs takes about a minute
+            self.eval_env = data.make_env(self.spec.train.eval_episodes)
         policy_gen = torch.Generator(device=self.device).manual_seed(derived_seed(seed, 3, step))
         start = time.perf_counter()
-        try:
-            frame = evaluate(lambda obs: self.agent.sample_actions(obs, policy_gen), env,
-                             seed=derived_seed(seed, 4, step) % 2**31, scorer=data.scorer, device=self.device)
-        finally:
-            env.close()
+        frame = evaluate(lambda obs: self.agent.sample_actions(obs, policy_gen), self.eval_env,
+                         seed=derived_seed(seed, 4, step) % 2**31, scorer=data.scorer, device=self.device)
         self.timing["eval_seconds"] += time.perf_counter() - start
         self.timing["eval_env_steps"] += int(frame["length"].sum())
         self.evals.extend({"step": step, **row} for row in frame.to_dict("records"))
@@ -196,7 +196,7 @@ class Trainer:
     def run(self) -> str:
         """Train (or resume) to the end; returns the final status: finished, diverged or interrupted."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        data = load_task_data(self.task, self.device)
+        data = load_task_data(self.task, self.device, **self.data_options)
         self.run_id = self.spec.run_id(data.train.fingerprint)
         run_json = self.out_dir / "run.json"
         if run_json.exists():
@@ -217,6 +217,8 @@ class Trainer:
         finally:
             for s, handler in previous_handlers.items():
                 signal.signal(s, handler)
+            if self.eval_env is not None:
+                self.eval_env.close()
 
     def _on_signal(self, signum, frame) -> None:
         self.signal_received = signum
@@ -281,5 +283,5 @@ class Trainer:
 
 
 def train(spec: RunSpec, out_dir: Path | str, device: str | None = None, progress: bool = True,
-          should_stop: Callable[[int], bool] | None = None) -> str:
-    return Trainer(spec, Path(out_dir), device, progress, should_stop).run()
+          should_stop: Callable[[int], bool] | None = None, data_options: dict | None = None) -> str:
+    return Trainer(spec, Path(out_dir), device, progress, should_stop, data_options).run()

@@ -79,8 +79,8 @@ def test_finished_run_is_not_retrained(tmp_path):
 def test_nonfinite_loss_ends_run_as_diverged(tmp_path, monkeypatch, capsys):
     real_load = drol.train.load_task_data
 
-    def poisoned(task, device):
-        data = real_load(task, device)
+    def poisoned(task, device, **options):
+        data = real_load(task, device, **options)
         data.train.tensors["rewards"][::7] = float("nan")
         return TaskData(data.train, data.val, data.make_env, data.route, data.scorer)
 

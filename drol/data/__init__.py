@@ -102,7 +102,9 @@ class TaskData:
     scorer: Callable  # (returns, successes) -> per-episode score (see drol.evaluate)
 
 
-def load_task_data(task, device: torch.device | str = "cpu") -> TaskData:
+def load_task_data(task, device: torch.device | str = "cpu", data_dir: Path | None = None, offline: bool = True,
+                   d4rl_route: str = "hdf5") -> TaskData:
+    """The datasets and evaluation envs of `task`; `data_dir` defaults to `default_data_dir()`."""
     if task.suite == "toy":
         from drol.data.toy import ToyBandit, ToyBanditEnv
         from drol.evaluate import success_score
@@ -112,7 +114,13 @@ def load_task_data(task, device: torch.device | str = "cpu") -> TaskData:
         return TaskData(train=Dataset.from_arrays(bandit.dataset(TOY_TRAIN_SIZE, seed=0), device, info),
                         val=Dataset.from_arrays(bandit.dataset(TOY_VAL_SIZE, seed=1), device, info),
                         make_env=lambda n: ToyBanditEnv(bandit, n), route="toy", scorer=success_score)
-    raise DataError(f"task {task.name}: loading {task.suite} datasets is not supported by this version of drol")
+    if task.suite == "ogbench":
+        from drol.data.ogbench import load_ogbench
+
+        return load_ogbench(task, device, data_dir, offline)
+    from drol.data.d4rl import load_d4rl
+
+    return load_d4rl(task, device, route=d4rl_route, data_dir=data_dir)
 
 
 # The toy datasets are fixed (data seeds 0 and 1), so every training seed sees the same data.
