@@ -40,6 +40,17 @@ def _suite(task: str) -> str:
     return get_task(task).suite
 
 
+def _gen_data(args: argparse.Namespace) -> int:
+    from drol.data import default_data_dir
+    from drol.data.generate import dataset_name_for, generate_dataset
+
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    for path in generate_dataset(dataset_name_for(args.target), args.episodes, args.seed, data_dir,
+                                 progress=not args.no_progress):
+        print(path)
+    return 0
+
+
 def _tasks(args: argparse.Namespace) -> int:
     from drol.tasks import registry
 
@@ -108,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--d4rl-route", default="hdf5", help="D4RL data route: hdf5 (default), d4rl or minari")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("gen-data", help="regenerate an OGBench dataset (and its -val file) with OGBench's oracles")
+    p.add_argument("target", help="a task (cube-single-play-singletask-task1-v0), dataset (cube-single-play-v0) "
+                                  "or family (cube-single-play); cube, scene, puzzle and pointmaze can be regenerated")
+    p.add_argument("--episodes", type=int, required=True, help="training episodes (the -val file gets OGBench's share)")
+    p.add_argument("--seed", type=int, default=0, help="generation seed: the same seed writes the same bytes")
+    p.add_argument("--data-dir", default=None, help="output directory (default $DROL_DATA_DIR, else ~/.ogbench/data)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_gen_data)
 
     p = sub.add_parser("tasks", help="list the registered tasks and their hyperparameters")
     p.add_argument("--suite", default=None, help="ogbench, d4rl or toy")

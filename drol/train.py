@@ -195,8 +195,8 @@ class Trainer:
     # Loop
     def run(self) -> str:
         """Train (or resume) to the end; returns the final status: finished, diverged or interrupted."""
+        data = load_task_data(self.task, self.device, **self.data_options)  # before any file is written
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        data = load_task_data(self.task, self.device, **self.data_options)
         self.run_id = self.spec.run_id(data.train.fingerprint)
         run_json = self.out_dir / "run.json"
         if run_json.exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +53,14 @@ def make_env(task_name: str):
 def missing_message(task_name: str, path: Path) -> str:
     from drol.data.generate import regenerable  # late: generation pulls in OGBench's oracles
 
-    ogbench = _quiet_ogbench()
+    _quiet_ogbench()
     from ogbench.utils import DATASET_URL
 
     fix = (f"regenerate it with `drol gen-data {task_name} --episodes N` or download it"
            if regenerable(task_name) else "download it (it cannot be regenerated here)")
     return (f"{path} not found (offline mode never downloads): {fix} from {DATASET_URL}/{path.name} "
             f"(e.g. ogbench.download_datasets(['{dataset_stem(task_name)}'], '{path.parent}')), "
-            f"or set DROL_DATA_DIR to the directory that holds it; ogbench {ogbench.__version__}")
+            "or set DROL_DATA_DIR to the directory that holds it")
 
 
 def check_file(path: Path) -> None:
@@ -93,9 +94,9 @@ def load_ogbench(task, device: torch.device | str = "cpu", data_dir: Path | None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         env, train, val = ogbench.make_env_and_datasets(task.name, compact_dataset=False, **location)
-    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    env.close()
-    info = {"dataset_file": str(train_path), "ogbench": ogbench.__version__, **_sidecar(train_path)}
+        obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+        env.close()
+    info = {"dataset_file": str(train_path), "ogbench": version("ogbench"), **_sidecar(train_path)}
     datasets = []
     for arrays, path in ((train, train_path), (val, val_path)):
         validate_transitions(arrays, obs_dim, action_dim, source=str(path))
