@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -26,7 +27,11 @@ def _train(args: argparse.Namespace) -> int:
         raise UnknownName(f"unknown method {args.method!r}; choose from drol, fql")
     spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label)
     out = Path(args.out) if args.out else Path("results/runs") / _suite(args.task) / args.task / spec.config_tag() / f"seed{args.seed}"
-    data_options = {"data_dir": Path(args.data_dir) if args.data_dir else None, "offline": not args.download,
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    data_options = {"data_dir": Path(args.data_dir).expanduser() if args.data_dir else None, "offline": not args.download,
                     "d4rl_route": args.d4rl_route}
     status = train(spec, out, device=args.device, progress=not args.no_progress, data_options=data_options)
     print(f"{status}: {out}")
@@ -51,12 +56,31 @@ def _gen_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_status(task, data_dir: Path | None) -> str:
+    """Where a task's data stands: present, regenerable here, or download only."""
+    if task.suite == "toy":
+        return "built in"
+    if task.suite == "ogbench":
+        from drol.data import default_data_dir
+        from drol.data.generate import regenerable
+        from drol.data.ogbench import dataset_paths
+
+        if all(p.exists() for p in dataset_paths(task.name, data_dir or default_data_dir())):
+            return "present"
+        return "regenerable" if regenerable(task.name) else "download only"
+    from drol.data.d4rl import hdf5_path
+
+    return "present" if hdf5_path(task.name, data_dir).exists() else "download only"
+
+
 def _tasks(args: argparse.Namespace) -> int:
     from drol.tasks import registry
 
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else None
     rows = [{"task": t.name, "suite": t.suite, "family": t.family, "rep": "*" if t.representative else "",
              "steps": t.offline_steps, "episode_limit": t.episode_limit,
-             **{label: _hparam_summary(t, label) for label in ("DROL(16)", "DROL", "FQL")}}
+             **{label: _hparam_summary(t, label) for label in ("DROL(16)", "DROL", "FQL")},
+             "data": _data_status(t, data_dir)}
             for t in registry().values()
             if (args.suite is None or t.suite == args.suite) and (args.family is None or t.family == args.family)]
     if not rows:
@@ -117,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true",
                    help="let OGBench download a missing dataset (default: offline, a missing file is an error)")
     p.add_argument("--d4rl-route", default="hdf5", help="D4RL data route: hdf5 (default), d4rl or minari")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
@@ -132,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks", help="list the registered tasks and their hyperparameters")
     p.add_argument("--suite", default=None, help="ogbench, d4rl or toy")
     p.add_argument("--family", default=None, help="a task family, e.g. cube-single-play")
+    p.add_argument("--data-dir", default=None, help="dataset directory to check (default: as `drol train`)")
     p.set_defaults(func=_tasks)
 
     p = sub.add_parser("bench", help="ms per update for FQL and DROL(K), and inference ms per step")
@@ -144,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `drol tasks | head` ends quietly
     args = build_parser().parse_args(argv)
     from drol.data import DataError
     from drol.tasks import UnknownName

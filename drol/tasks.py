@@ -18,13 +18,11 @@ METHOD_LABELS = ("DROL(16)", "DROL", "FQL")
 LABEL_METHOD = {"DROL(16)": "drol", "DROL": "drol", "FQL": "fql"}
 HPARAMS_SOURCES = ("table3", "script")
 
-# Episode limits of the environments (OGBench registers them per family; D4RL's from its env specs).
+# Episode limits of the environments (OGBench registers them per family; D4RL's per task, drol.data.d4rl).
 EPISODE_LIMITS = {
     "antmaze-large-navigate": 1000, "antmaze-giant-navigate": 1000, "humanoidmaze-medium-navigate": 2000,
     "humanoidmaze-large-navigate": 2000, "antsoccer-arena-navigate": 1000, "cube-single-play": 200,
-    "cube-double-play": 500, "scene-play": 750, "puzzle-3x3-play": 500, "puzzle-4x4-play": 500,
-    "d4rl-antmaze": 1000, "d4rl-adroit-pen": 100, "d4rl-adroit-door": 200, "d4rl-adroit-hammer": 200,
-    "d4rl-adroit-relocate": 200, "toy": 1,
+    "cube-double-play": 500, "scene-play": 750, "puzzle-3x3-play": 500, "puzzle-4x4-play": 500, "toy": 1,
 }
 
 TOY_TASK = "toy-bandit-v0"
@@ -47,6 +45,10 @@ class Task:
 
     @property
     def episode_limit(self) -> int:
+        if self.suite == "d4rl":
+            from drol.data.d4rl import episode_limit
+
+            return episode_limit(self.name)
         return EPISODE_LIMITS[self.family]
 
     def method_overrides(self, label: str, hparams_source: str = "table3") -> dict:

@@ -208,8 +208,12 @@ class Trainer:
                 return previous["status"]
         self._build(data)
         checkpoint = self.out_dir / "checkpoint.pt"
-        if checkpoint.exists():
-            self._restore(torch.load(checkpoint, map_location=self.device, weights_only=False))
+        if checkpoint.exists():  # also when a workflow removed the outputs of an interrupted job
+            state = torch.load(checkpoint, map_location=self.device, weights_only=False)
+            if state["run_id"] != self.run_id:
+                raise RunConflict(f"{checkpoint} belongs to run {state['run_id']}, not {self.run_id}; "
+                                  "delete it or choose another --out")
+            self._restore(state)
         write_json(run_json, self._run_json(data, "running"))
         previous_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:

@@ -1,0 +1,26 @@
+# drol: regenerate the DROL paper's tables and figures. `snakemake --cores all` runs the demo config;
+# `snakemake --cores all --configfile workflow/config/paper.yaml` the paper's grid.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# The demo is the default; a --configfile replaces it rather than merging into it.
+if not config:
+
+    configfile: "workflow/config/demo.yaml"
+
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/results.smk"
+
+
+rule all:
+    input:
+        "results.duckdb",

@@ -1,0 +1,79 @@
+"""The Snakemake workflow on small toy configs: exact job lists of dry runs, schema errors, a real run."""
+
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TOY = yaml.safe_load((REPO / "tests/configs/toy.yaml").read_text())
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None and not (Path(sys.executable).parent / "snakemake").exists(),
+                                reason="snakemake is not installed")
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    shutil.copy(REPO / "Snakefile", tmp_path)
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    return tmp_path
+
+
+def snakemake(workdir, config, *args, timeout=600):
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run(SNAKEMAKE + ["--configfile", "config.yaml", "--cores", "2", *args], cwd=workdir,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def planned_jobs(workdir, config) -> dict[str, list[str]]:
+    """rule -> sorted first outputs of the jobs a dry run would execute (train: the run directory)."""
+    result = snakemake(workdir, config, "--dry-run")
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs: dict[str, list[str]] = {}
+    for rule, output in re.findall(r"^rule (\w+):\n(?:    input: .*\n)?    output: ([^,\n]+)", result.stdout, re.M):
+        jobs.setdefault(rule, []).append(str(Path(output).parent) if rule == "train" else output)
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    return {rule: sorted(v) for rule, v in jobs.items()}
+
+
+def test_dry_run_plans_one_job_per_distinct_configuration(workdir):
+    jobs = planned_jobs(workdir, TOY)
+    # DROL(16) and the K-sweep's K=16 are one configuration: 3 jobs, not 4.
+    assert len(jobs["train"]) == 3 and jobs["build_db"] == ["results.duckdb"]
+    assert sum("/drol-K16-" in d for d in jobs["train"]) == 1 and sum("/drol-K1-" in d for d in jobs["train"]) == 1
+
+
+@pytest.mark.slow
+def test_incremental_rebuilds(workdir):
+    result = snakemake(workdir, TOY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before = sorted(p.parent.name for p in (workdir / "results/runs").rglob("run.json"))
+    # A second run right after a finished one does nothing.
+    assert planned_jobs(workdir, TOY) == {}
+
+    def expect_new(config, n_new):
+        jobs = planned_jobs(workdir, config)
+        assert set(jobs) == {"train", "build_db", "all"}, jobs
+        assert len(jobs["train"]) == n_new, jobs["train"]
+        return jobs["train"]
+
+    # Adding a seed: only that seed's jobs.
+    added_seed = copy.deepcopy(TOY)
+    added_seed["seeds"] = [0, 1]
+    assert all(d.endswith("seed1") for d in expect_new(added_seed, 3))
+    # Adding a K value to the sweep: one job.
+    added_k = copy.deepcopy(TOY)
+    added_k["k_sweep"]["values"] = [1, 4, 16]
+    assert "/drol-K4-" in expect_new(added_k, 1)[0]
+    # Changing one hyperparameter of the task: its jobs rerun, under new directories.
+    changed = copy.deepcopy(TOY)
+    changed["tasks"]["toy-bandit-v0"] = {"training": {"eval_episodes": 30}}
+    new_dirs = expect_new(changed, 3)
+    assert not set(new_dirs) & {str(p) for p in before}

@@ -1,0 +1,43 @@
+# The run list and the lookups every rule uses. The planning itself is drol.workflow (tested with pytest).
+from pathlib import Path
+
+from drol.workflow import dataset_inputs, missing_data_message, plan_runs, regenerated_dir
+
+RUNS = plan_runs(config)
+RUN_FILES = ["run.json", "evals.parquet", "train_metrics.parquet", "timing.json", "snapshots.parquet"]
+
+_missing = missing_data_message(RUNS.values())
+if _missing:
+    raise WorkflowError(_missing)
+
+
+def planned(wildcards):
+    return RUNS[f"results/runs/{wildcards.suite}/{wildcards.task}/{wildcards.tag}/seed{wildcards.seed}"]
+
+
+def train_inputs(wildcards):
+    return dataset_inputs(planned(wildcards))
+
+
+def train_method(wildcards):
+    return planned(wildcards).spec.method
+
+
+def train_sets(wildcards):
+    return " ".join(f"--set '{s}'" for s in planned(wildcards).sets())
+
+
+def train_data_args(wildcards):
+    data = planned(wildcards).data
+    args = [f"--data-dir '{data['data_dir']}'"] if data.get("data_dir") else []
+    if "d4rl_route" in data:
+        args.append(f"--d4rl-route {data['d4rl_route']}")
+    return " ".join(args)
+
+
+def all_run_files():
+    return [f"{run_dir}/{name}" for run_dir in RUNS for name in RUN_FILES]
+
+
+def regen_settings():
+    return config["data"]["regenerate"]

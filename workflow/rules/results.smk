@@ -1,0 +1,18 @@
+# One writer: every run directory -> results.duckdb (built in a temporary file, then renamed).
+localrules:
+    build_db,
+
+
+rule build_db:
+    input:
+        all_run_files(),
+    output:
+        "results.duckdb",
+    params:
+        run_dirs=list(RUNS),
+    conda:
+        "../envs/drol.yaml"
+    log:
+        "logs/build_db.log",
+    shell:
+        "drol build-db {params.run_dirs} --out {output} > {log} 2>&1"

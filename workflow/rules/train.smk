@@ -1,0 +1,27 @@
+# One job per distinct configuration; `params` carry every hyperparameter, so changing one task's
+# values reruns only that task's jobs. A killed job resumes from its checkpoint.pt when rerun.
+rule train:
+    input:
+        train_inputs,
+    output:
+        run="results/runs/{suite}/{task}/{tag}/seed{seed}/run.json",
+        evals="results/runs/{suite}/{task}/{tag}/seed{seed}/evals.parquet",
+        metrics="results/runs/{suite}/{task}/{tag}/seed{seed}/train_metrics.parquet",
+        timing="results/runs/{suite}/{task}/{tag}/seed{seed}/timing.json",
+        snapshots="results/runs/{suite}/{task}/{tag}/seed{seed}/snapshots.parquet",
+    wildcard_constraints:
+        seed=r"\d+",
+    params:
+        method=train_method,
+        sets=train_sets,
+        data=train_data_args,
+        run_dir=subpath(output.run, parent=True),
+    conda:
+        "../envs/drol.yaml"
+    log:
+        "logs/train/{suite}/{task}/{tag}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{suite}/{task}/{tag}/seed{seed}.tsv"
+    shell:
+        "drol train --method {params.method} --task {wildcards.task} --seed {wildcards.seed} "
+        "--out {params.run_dir} {params.sets} {params.data} --threads {threads} --no-progress > {log} 2>&1"
