@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=30, help="timed updates per case (median reported)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
     p.set_defaults(func=_bench)
+
+    from drol.results.cli import add_commands as add_results_commands
+
+    add_results_commands(sub)
     return parser
 
 

@@ -171,7 +171,8 @@ class Trainer:
                 "dataset": {"fingerprint": data.train.fingerprint, "route": data.route, "size": len(data.train),
                             "val_size": len(data.val) if data.val is not None else 0, "info": data.train.info},
                 "obs_dim": data.train.obs_dim, "action_dim": data.train.action_dim,
-                "snapshot_states": self.snapshot_obs.cpu().tolist(), **extra}
+                "snapshot_states": self.snapshot_obs.cpu().tolist(),
+                "slurm_job_id": os.environ.get("SLURM_JOB_ID"), **extra}
 
     def _write_outputs(self, data: TaskData, status: str, **extra) -> None:
         out = self.out_dir

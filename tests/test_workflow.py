@@ -77,3 +77,37 @@ def test_incremental_rebuilds(workdir):
     changed["tasks"]["toy-bandit-v0"] = {"training": {"eval_episodes": 30}}
     new_dirs = expect_new(changed, 3)
     assert not set(new_dirs) & {str(p) for p in before}
+
+
+SLURM_SCRIPTS = REPO.parent / "shared" / "slurm"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SLURM_SCRIPTS / "start-slurm.sh").exists(),
+                    reason="../shared/slurm (the loopback SLURM cluster used by CI) is absent")
+def test_toy_workflow_runs_as_slurm_jobs(workdir):
+    import json
+    import os
+
+    import duckdb
+
+    subprocess.run(["bash", str(SLURM_SCRIPTS / "start-slurm.sh")], check=True, timeout=900, capture_output=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TOY))
+    # The project's SLURM profile, with this one-node test cluster's partition and no GPU.
+    cmd = ["timeout", "-k", "10", "900", *SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm",
+           "--configfile", "config.yaml", "--jobs", "2", "--slurm-init-seconds-before-status-checks", "2",
+           "--default-resources", "slurm_partition=debug", "runtime=5", "mem_mb=500", "cpus_per_task=1",
+           "--set-resources", "train:gpu=0", "train:runtime=10", "train:mem_mb=1500", "train:cpus_per_task=1",
+           "--set-threads", "train=1"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    job_ids = [json.loads(p.read_text())["slurm_job_id"] for p in (workdir / "results/runs").rglob("run.json")]
+    assert len(job_ids) == 3 and all(job_ids)
+    sacct = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+                           capture_output=True, text=True, check=True).stdout
+    states = dict(line.split("|") for line in sacct.split())
+    assert all(states.get(j) == "COMPLETED" for j in job_ids), sacct
+    with duckdb.connect(str(workdir / "results.duckdb"), read_only=True) as con:
+        assert con.sql("select count(*) from runs where status = 'finished'").fetchone()[0] == 3
+        assert con.sql("select count(*) from evaluations").fetchone()[0] == 3 * 3 * 20  # runs x evals x episodes

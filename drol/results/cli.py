@@ -1,0 +1,88 @@
+"""`drol build-db` and `drol query`: registered on drol's argument parser by `add_commands(subparsers)`.
+
+Errors a user can fix (no run directory found, a broken run directory, a missing database, an SQL error)
+print one line naming the thing and the fix on stderr, and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+DEFAULT_DB = "results.duckdb"
+DEFAULT_ROOT = "results/runs"
+
+
+def _fail(command: str, err: Exception) -> int:
+    print(f"drol {command}: error: {err}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _build_db(args: argparse.Namespace) -> int:
+    from drol.results.db import ResultsError, build_database, find_run_dirs
+
+    try:
+        run_dirs = find_run_dirs(args.paths)
+        if not run_dirs:
+            raise ResultsError(f"no run directories (run.json) under {', '.join(map(str, args.paths))}; train runs "
+                               "first (`drol train` or `snakemake`) or pass the directory that holds them")
+        counts = build_database(run_dirs, Path(args.out))
+    except ResultsError as err:
+        return _fail("build-db", err)
+    statuses = _status_counts(Path(args.out))
+    by_status = ", ".join(f"{n} {s}" for s, n in statuses.items())
+    print(f"{args.out}: {counts['runs']} runs ({by_status}), {counts['evaluations']} evaluation episodes, "
+          f"{counts['train_metrics']} training-metric rows")
+    unfinished = sum(n for s, n in statuses.items() if s != "finished")
+    if unfinished:
+        print(f"note: {unfinished} runs are not finished (running, interrupted or diverged); they are in `runs` "
+              "and `final_scores` but not in the aggregates (task_scores, table4, ...)")
+    return 0
+
+
+def _status_counts(db: Path) -> dict[str, int]:
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        return dict(con.execute("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status").fetchall())
+
+
+def _query(args: argparse.Namespace) -> int:
+    from drol.results.db import ResultsError, query
+
+    fmt = "csv" if args.csv else "json" if args.json else "table"
+    try:
+        text = query(args.db, args.sql, fmt)
+    except ResultsError as err:
+        return _fail("query", err)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register `build-db` and `query` on drol's subcommand parsers."""
+    p = subparsers.add_parser(
+        "build-db", help="load run directories and the paper's reference tables into results.duckdb",
+        description="Load every run directory (run.json, evals.parquet, train_metrics.parquet, timing.json, "
+                    "snapshots.parquet) and the reference tables into a new DuckDB database, written to a "
+                    "temporary file and renamed onto --out. Unfinished runs are loaded with their status.")
+    p.add_argument("paths", nargs="*", default=[DEFAULT_ROOT], metavar="RUN_DIR_OR_ROOT",
+                   help=f"run directories, or roots searched recursively for run.json (default {DEFAULT_ROOT})")
+    p.add_argument("--out", default=DEFAULT_DB, help=f"database file to write (default {DEFAULT_DB}); "
+                                                     "replaced atomically if it exists")
+    p.set_defaults(func=_build_db)
+
+    p = subparsers.add_parser(
+        "query", help="run SQL on results.duckdb (read-only)",
+        description="Run one SQL statement on the results database, opened read-only. Tables: tasks, hparams, "
+                    "runs, run_labels, evaluations, train_metrics, timings, snapshots, snapshot_states, "
+                    "paper_scores, paper_family_scores, d4rl_ref_scores. Views: final_scores, task_scores, "
+                    "family_scores, table4, table1, k_sensitivity, runtime, learning_curves, labelled_runs.")
+    p.add_argument("sql", help='the SQL statement, e.g. "SELECT * FROM table4 WHERE ours_mean IS NOT NULL"')
+    p.add_argument("--db", default=DEFAULT_DB, help=f"database file (default {DEFAULT_DB})")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="print CSV (header row, NULL as empty)")
+    fmt.add_argument("--json", action="store_true", help="print JSON: a list of objects, one per row")
+    p.set_defaults(func=_query)
