@@ -7,7 +7,8 @@ A run directory holds
   snapshots.parquet      candidate sets at fixed states at each evaluation (routing figure)
   timing.json            ms per update, ms per inference step, evaluation env-steps/s, wall time
   checkpoint.pt          weights, optimizer, RNG states and records: `drol train` on the same directory resumes
-Every file is written to a temporary name and renamed. A resumed CPU run ends bit-identical to an
+Every file is written to a temporary name and renamed; the result files (parquet, timing.json) are
+written only when the run ends (finished or diverged). A resumed CPU run ends bit-identical to an
 uninterrupted one: all training randomness comes from one generator whose state is checkpointed, and
 evaluation draws from its own seeded generators.
 """
@@ -19,6 +20,7 @@ import os
 import platform
 import random
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -215,6 +217,7 @@ class Trainer:
                 raise RunConflict(f"{checkpoint} belongs to run {state['run_id']}, not {self.run_id}; "
                                   "delete it or choose another --out")
             self._restore(state)
+            print(f"{self.out_dir}: resumed from step {self.step} (checkpoint.pt)", file=sys.stderr)
         write_json(run_json, self._run_json(data, "running"))
         previous_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -280,10 +283,13 @@ class Trainer:
             self.timing["ms_per_inference_step"] = time_calls(lambda: self.agent.sample_actions(obs, gen),
                                                               repeats=100, warmup=10, device=self.device)
         self.timing["wall_seconds"] = wall_before + time.perf_counter() - wall_start
-        extra = {"diverged_at_step": self.step} if status == "diverged" else {}
-        if status != "interrupted":
-            self._save_checkpoint()
-        self._write_outputs(data, status, **extra)
+        if status == "interrupted":
+            # Only run.json: the result files appear when the run is done, so a workflow that sees them
+            # never mistakes an interrupted run for a finished one.
+            write_json(self.out_dir / "run.json", self._run_json(data, status))
+            return status
+        self._save_checkpoint()
+        self._write_outputs(data, status, **({"diverged_at_step": self.step} if status == "diverged" else {}))
         return status
 
 

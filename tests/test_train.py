@@ -60,6 +60,8 @@ def test_resumed_run_is_bit_identical(tmp_path, method):
     assert train(spec, tmp_path / "full", progress=False) == "finished"
     assert train(spec, tmp_path / "split", progress=False, should_stop=lambda step: step == 17) == "interrupted"
     assert json.loads((tmp_path / "split" / "run.json").read_text())["status"] == "interrupted"
+    # Result files appear only when a run ends: a workflow never takes an interrupted run for a finished one.
+    assert not (tmp_path / "split" / "evals.parquet").exists() and (tmp_path / "split" / "checkpoint.pt").exists()
     assert train(spec, tmp_path / "split", progress=False) == "finished"
     full, split = _read_run(tmp_path / "full"), _read_run(tmp_path / "split")
     for name in full[0]:

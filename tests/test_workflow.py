@@ -115,3 +115,53 @@ def test_toy_workflow_runs_as_slurm_jobs(workdir):
     with duckdb.connect(str(workdir / "results.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from runs where status = 'finished'").fetchone()[0] == 3
         assert con.execute("select count(*) from evaluations").fetchone()[0] == 3 * 3 * 20  # runs x evals x episodes
+
+
+def _database_content(path):
+    """Every table except timings, and runs without wall time: what must not depend on interruptions."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [t for (t,) in con.execute("select table_name from information_schema.tables "
+                                            "where table_type = 'BASE TABLE' and table_name <> 'timings'").fetchall()]
+        content = {t: con.execute(f"select * exclude (wall_time_s) from {t} order by all" if t == "runs"
+                                  else f"select * from {t} order by all").fetchall() for t in tables}
+        content["final_scores"] = con.execute("select * from final_scores order by all").fetchall()
+    return content
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", ["SIGKILL", "SIGTERM"])
+def test_killed_workflow_resumes_to_the_same_database(tmp_path, signum):
+    import signal
+    import time
+
+    config = copy.deepcopy(TOY)
+    config["training"].update(steps=600, checkpoint_interval=50, eval_interval=200)
+    dirs = {}
+    for name in ("whole", "killed"):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        shutil.copy(REPO / "Snakefile", dirs[name])
+        shutil.copytree(REPO / "workflow", dirs[name] / "workflow")
+    assert snakemake(dirs["whole"], config).returncode == 0
+
+    killed = dirs["killed"]
+    (killed / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.Popen(SNAKEMAKE + ["--configfile", "config.yaml", "--cores", "2"], cwd=killed, env=job_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not list((killed / "results/runs").rglob("checkpoint.pt")):
+        assert time.time() < deadline and proc.poll() is None, "no checkpoint before the workflow ended"
+        time.sleep(0.1)
+    # Kill the running training jobs (Snakemake's session holds them); Snakemake reports them failed.
+    jobs = subprocess.run(["pgrep", "-s", str(proc.pid), "-f", "drol train"], capture_output=True, text=True).stdout
+    for pid in jobs.split():
+        os.kill(int(pid), getattr(signal, signum))
+    assert proc.wait(timeout=300) != 0
+    assert not (killed / "results.duckdb").exists()
+    result = snakemake(killed, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = [p.read_text() for p in (killed / "logs/train").rglob("*.log")]
+    assert any("resumed from step" in log for log in logs)
+    assert _database_content(killed / "results.duckdb") == _database_content(dirs["whole"] / "results.duckdb")

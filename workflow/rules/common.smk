@@ -4,7 +4,7 @@ from pathlib import Path
 from drol.workflow import dataset_inputs, missing_data_message, plan_runs, regenerated_dir
 
 RUNS = plan_runs(config)
-RUN_FILES = ["run.json", "evals.parquet", "train_metrics.parquet", "timing.json", "snapshots.parquet"]
+RUN_FILES = ["evals.parquet", "train_metrics.parquet", "timing.json", "snapshots.parquet"]
 
 _missing = missing_data_message(RUNS.values())
 if _missing:

@@ -1,10 +1,10 @@
 # One job per distinct configuration; `params` carry every hyperparameter, so changing one task's
-# values reruns only that task's jobs. A killed job resumes from its checkpoint.pt when rerun.
+# values reruns only that task's jobs. A killed job resumes from its checkpoint.pt when rerun. The outputs
+# are the files a run writes when it ends (run.json, written from the start, carries its live status).
 rule train:
     input:
         train_inputs,
     output:
-        run="results/runs/{suite}/{task}/{tag}/seed{seed}/run.json",
         evals="results/runs/{suite}/{task}/{tag}/seed{seed}/evals.parquet",
         metrics="results/runs/{suite}/{task}/{tag}/seed{seed}/train_metrics.parquet",
         timing="results/runs/{suite}/{task}/{tag}/seed{seed}/timing.json",
@@ -15,7 +15,7 @@ rule train:
         method=train_method,
         sets=train_sets,
         data=train_data_args,
-        run_dir=subpath(output.run, parent=True),
+        run_dir=subpath(output.evals, parent=True),
     conda:
         "../envs/drol.yaml"
     log:
