@@ -19,8 +19,14 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/results.smk"
+include: "workflow/rules/reports.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
     input:
         "results.duckdb",
+        rules.tables.output,
+        expand("reports/{figure}.{ext}", figure=report_figures(), ext=["png", "pdf"]),

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from drol.config import AGENTS
 from drol.agents.base import OneStepAgent
+from drol.config import AGENTS
 
 BENCH_CASES: dict[str, tuple[str, dict]] = {
     "fql": ("fql", {}),

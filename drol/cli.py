@@ -56,6 +56,36 @@ def _gen_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # figures log what they skip and why
+    db = Path(args.db)
+    if not db.exists():
+        raise ValueError(f"database {db} not found; build it with `drol build-db` (or run the workflow)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if args.what in ("tables", "all"):
+        from drol.reports.tables import write_tables
+
+        paths += write_tables(db, out, args.label)
+    if args.what in ("figures", "all"):
+        from drol.reports.figures import FIGURES, write_figures
+
+        if args.only:
+            if args.only not in FIGURES:
+                raise ValueError(f"unknown figure {args.only!r}; choose from {', '.join(FIGURES)}")
+            paths += FIGURES[args.only](db, out, label=args.label)
+            if not paths:
+                raise ValueError(f"no data for figure {args.only} in {db}; see the log above for what it needs")
+        else:
+            paths += write_figures(db, out, args.label)
+    for path in paths:
+        print(path)
+    return 0
+
+
 def _data_status(task, data_dir: Path | None) -> str:
     """Where a task's data stands: present, regenerable here, or download only."""
     if task.suite == "toy":
@@ -159,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", default=None, help="a task family, e.g. cube-single-play")
     p.add_argument("--data-dir", default=None, help="dataset directory to check (default: as `drol train`)")
     p.set_defaults(func=_tasks)
+
+    p = sub.add_parser("report", help="write the tables and figures from results.duckdb (opened read-only)")
+    p.add_argument("what", nargs="?", default="all", choices=["tables", "figures", "all"],
+                   help="tables (Table 1, Table 4, statistics), figures, or all (default)")
+    p.add_argument("--db", default="results.duckdb", help="results database (default results.duckdb)")
+    p.add_argument("--out", default="reports", help="output directory (default reports/)")
+    p.add_argument("--label", default=None,
+                   help="note printed on every table and figure, e.g. that the runs are short demo runs")
+    p.add_argument("--only", default=None, help="with `figures`: just this figure (runtime, routing, ...)")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("bench", help="ms per update for FQL and DROL(K), and inference ms per step")
     p.add_argument("--json", action="store_true", help="print JSON, with the ratios drol16_over_fql and drol64_over_drol16")

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from drol.data import DataError
-from drol.data import d4rl
+from drol.data import DataError, d4rl
 from drol.tasks import get_task
 
 UMAZE = "antmaze-umaze-v2"

@@ -3,8 +3,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import manual_mlp, member_params
+
 from drol.agents.base import q_improvement_loss
 from drol.agents.drol import DROLAgent, DROLConfig, route, routing_metrics, sample_ball
 

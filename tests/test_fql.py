@@ -1,7 +1,7 @@
 import torch
+from conftest import manual_mlp, member_params
 
 from baselines.fql import FQLAgent, FQLConfig
-from conftest import manual_mlp, member_params
 
 
 def tiny_fql(**overrides) -> FQLAgent:

@@ -6,9 +6,8 @@ import hashlib
 import json
 import os
 import warnings
-from pathlib import Path
-
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import pytest

@@ -2,8 +2,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-
 from conftest import manual_mlp, member_params
+
 from drol.nets import MLP, Critic, gelu_tanh
 
 

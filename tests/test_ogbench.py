@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from drol.cli import main
-from drol.data import DataError
 from drol.tasks import get_task
 
 ogbench = pytest.importorskip("ogbench")

@@ -21,7 +21,15 @@ import pytest
 
 from drol.config import parse_sets, resolve_run
 from drol.results.cli import add_commands
-from drol.results.db import PAPER_FAMILY, TABLES, ResultsError, build_database, derive_labels, find_run_dirs, query
+from drol.results.db import (
+    PAPER_FAMILY,
+    TABLES,
+    ResultsError,
+    build_database,
+    derive_labels,
+    find_run_dirs,
+    query,
+)
 from drol.tasks import TOY_TASK, registry
 
 T1 = "cube-double-play-singletask-task1-v0"  # family cube-double-play: DROL(16) = (3.0, K=16), DROL = (3.0, K=64)

@@ -78,6 +78,14 @@ def test_incremental_rebuilds(workdir):
     added_k = copy.deepcopy(TOY)
     added_k["k_sweep"]["values"] = [1, 4, 16]
     assert "/drol-K4-" in expect_new(added_k, 1)[0]
+    # Adding a task: its training jobs (and its dataset, regenerated here).
+    added_task = copy.deepcopy(TOY)
+    added_task["tasks"]["cube-single-play-singletask-task1-v0"] = None
+    added_task["data"] = {"regenerate": {"episodes": 2, "seed": 0}}
+    jobs = planned_jobs(workdir, added_task)
+    assert set(jobs) == {"train", "build_db", "regenerate_dataset"}, jobs
+    assert len(jobs["train"]) == 2 and all("cube-single-play-singletask-task1-v0" in d for d in jobs["train"])
+    assert jobs["regenerate_dataset"] == ["data/ogbench-regen-e2-s0/cube-single-play-v0.npz"]
     # Changing one hyperparameter of the task: its jobs rerun, under new directories.
     changed = copy.deepcopy(TOY)
     changed["tasks"]["toy-bandit-v0"] = {"training": {"eval_episodes": 30}}

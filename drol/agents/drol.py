@@ -21,7 +21,6 @@ import torch
 from drol.agents.base import AgentConfig, Batch, OneStepAgent, q_improvement_loss
 from drol.nets import Actor
 
-
 CPU_BLOCK_ROWS = 1024
 
 

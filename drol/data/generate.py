@@ -383,7 +383,6 @@ def _pointmaze_episodes(spec: GenSpec, env, n_episodes: int, length: int, env_se
 
 def _make_env(spec: GenSpec, length: int):
     import gymnasium
-
     import ogbench  # noqa: F401  (registers the environments)
 
     kwargs = dict(terminate_at_goal=False, max_episode_steps=length)

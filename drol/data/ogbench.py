@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drol.data import DataError, Dataset, TaskData, default_data_dir, validate_transitions
+from drol.data import (
+    DataError,
+    Dataset,
+    TaskData,
+    default_data_dir,
+    validate_transitions,
+)
 from drol.evaluate import GymBatchedEnv, success_score
 
 # Keys OGBench's loader reads from a file (qpos etc. are needed by the singletask relabelling).
@@ -51,7 +57,9 @@ def make_env(task_name: str):
 
 
 def missing_message(task_name: str, path: Path) -> str:
-    from drol.data.generate import regenerable  # late: generation pulls in OGBench's oracles
+    from drol.data.generate import (
+        regenerable,  # late: generation pulls in OGBench's oracles
+    )
 
     _quiet_ogbench()
     from ogbench.utils import DATASET_URL

@@ -31,7 +31,14 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from drol.tasks import LABEL_METHOD, METHOD_LABELS, Task, UnknownName, get_task, registry
+from drol.tasks import (
+    LABEL_METHOD,
+    METHOD_LABELS,
+    Task,
+    UnknownName,
+    get_task,
+    registry,
+)
 
 STORAGE_VERSION = "v1.0.0"  # oldest DuckDB storage format: readable by every DuckDB 1.x client
 K_SWEEP = "K-sweep"
@@ -134,7 +141,9 @@ def _normalised(values: dict) -> dict:
 
 
 def _label_config(method: str, task: Task, label: str, source: str, extra: dict | None = None) -> dict | None:
-    from drol.config import AGENTS  # imports torch; deferred so `drol query` starts fast
+    from drol.config import (
+        AGENTS,  # imports torch; deferred so `drol query` starts fast
+    )
 
     try:
         values = task.method_overrides(label, source)
@@ -313,8 +322,13 @@ def _sql(name: str) -> str:
     return resources.files("drol.results").joinpath(name).read_text()
 
 
-def build_database(run_dirs: list[Path], out_path: Path) -> dict[str, int]:
-    """Load `run_dirs` and the reference tables into a new database at `out_path` (atomic); rows per table."""
+def build_database(run_dirs: list[Path], out_path: Path, workflow_labels: dict[str, list[str]] | None = None
+                   ) -> dict[str, int]:
+    """Load `run_dirs` and the reference tables into a new database at `out_path` (atomic); rows per table.
+
+    `workflow_labels` (run directory -> labels) adds the labels only the workflow knows, e.g. `runtime`
+    for the short timing runs, to those derived from run.json.
+    """
     out_path = Path(out_path)
     if out_path.is_dir():
         raise ResultsError(f"--out {out_path} is a directory; pass a file name, e.g. {out_path / 'results.duckdb'}")
@@ -328,6 +342,11 @@ def build_database(run_dirs: list[Path], out_path: Path) -> dict[str, int]:
             raise ResultsError(f"run {run['runs']['run_id']} is in two directories, {other['runs']['run_dir']} and "
                                f"{run['runs']['run_dir']} (relative to {base}); remove one of them")
     runs = [by_id[run_id] for run_id in sorted(by_id)]
+    extra = {Path(d).resolve(): labels for d, labels in (workflow_labels or {}).items()}
+    for run in runs:
+        run_id, derived = run["runs"]["run_id"], {row["label"] for row in run["run_labels"]}
+        for label in sorted(set(extra.get((base / run["runs"]["run_dir"]).resolve(), [])) - derived):
+            run["run_labels"].append({"run_id": run_id, "label": label})
 
     fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     os.close(fd)

@@ -6,7 +6,14 @@ Compare the cases of one run with each other (e.g. drol16 against fql): absolute
 import pytest
 import torch
 
-from drol.bench import BENCH_CASES, BenchShape, inference_fn, make_case, synthetic_batch, update_fn
+from drol.bench import (
+    BENCH_CASES,
+    BenchShape,
+    inference_fn,
+    make_case,
+    synthetic_batch,
+    update_fn,
+)
 
 SHAPE = BenchShape()
 CPU = torch.device("cpu")

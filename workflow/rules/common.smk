@@ -41,3 +41,17 @@ def all_run_files():
 
 def regen_settings():
     return config["data"]["regenerate"]
+
+
+def workflow_labels():
+    return {run_dir: sorted(run.labels) for run_dir, run in RUNS.items()}
+
+
+def report_figures():
+    """Figures the config has data for: runtime needs timing runs, the K figures a K sweep."""
+    stems = ["learning_curves", "routing"]
+    if config.get("runtime"):
+        stems.append("runtime")
+    if config.get("k_sweep"):
+        stems += ["k_sensitivity", "train_metrics_vs_k"]
+    return stems

@@ -1,11 +1,28 @@
 # One writer: every run directory -> results.duckdb (built in a temporary file, then renamed).
 localrules:
+    run_labels,
     build_db,
+
+
+# The labels only the config knows (e.g. `runtime` for the timing runs); rewritten when they change.
+rule run_labels:
+    output:
+        "results/run_labels.json",
+    params:
+        labels=workflow_labels(),
+    log:
+        "logs/run_labels.log",
+    run:
+        import json
+
+        Path(output[0]).write_text(json.dumps(params.labels, indent=1, sort_keys=True) + "\n")
+        Path(log[0]).write_text(f"{len(params.labels)} run directories labelled\n")
 
 
 rule build_db:
     input:
-        all_run_files(),
+        runs=all_run_files(),
+        labels="results/run_labels.json",
     output:
         "results.duckdb",
     params:
@@ -15,4 +32,4 @@ rule build_db:
     log:
         "logs/build_db.log",
     shell:
-        "drol build-db {params.run_dirs} --out {output} > {log} 2>&1"
+        "drol build-db {params.run_dirs} --labels {input.labels} --out {output} > {log} 2>&1"

@@ -1,0 +1,1 @@
+"""Reports over results.duckdb: tables (tables.py) and figures (figures.py)."""
