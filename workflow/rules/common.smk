@@ -43,8 +43,10 @@ def regen_settings():
     return config["data"]["regenerate"]
 
 
-def workflow_labels():
-    return {run_dir: sorted(run.labels) for run_dir, run in RUNS.items()}
+def workflow_labels_json():
+    import json
+
+    return json.dumps({run_dir: sorted(run.labels) for run_dir, run in RUNS.items()}, sort_keys=True)
 
 
 def report_figures():
