@@ -21,7 +21,6 @@ import platform
 import random
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -38,6 +37,7 @@ from drol.bench import device_name, time_calls
 from drol.config import AGENTS, RunSpec
 from drol.data import TaskData, load_task_data
 from drol.evaluate import evaluate
+from drol.io import atomic_write, write_json, write_parquet
 from drol.tasks import get_task
 
 FQL_SNAPSHOT_SAMPLES = 16  # FQL has no K: its snapshot holds this many samples of its policy
@@ -51,27 +51,6 @@ def resolve_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """`write(tmp_path)`, then rename onto `path`: readers never see a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from collaborators on a shared cluster
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: dict) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
-
-
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def package_versions() -> dict[str, str]:

@@ -30,8 +30,6 @@ import contextlib
 import json
 import logging
 import math
-import os
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import fields
@@ -42,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from drol.data.toy import ToyBandit
-from drol.results.db import K_SWEEP, ResultsError
+from drol.io import atomic_write
+from drol.results.db import K_SWEEP, connect_read_only
 from drol.tasks import METHOD_LABELS, TOY_TASK
 
 log = logging.getLogger(__name__)
@@ -82,14 +81,7 @@ def _connect(db: Path | str | duckdb.DuckDBPyConnection) -> Iterator[duckdb.Duck
     if isinstance(db, duckdb.DuckDBPyConnection):
         yield db
         return
-    path = Path(db)
-    if not path.is_file():
-        raise ResultsError(f"database {path} not found; build it with `drol build-db results/runs --out {path}`")
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as err:
-        raise ResultsError(f"cannot open {path} as a DuckDB database ({str(err).splitlines()[0]}); rebuild it "
-                           f"with `drol build-db results/runs --out {path}`") from None
+    con = connect_read_only(db)
     try:
         yield con
     finally:
@@ -198,15 +190,7 @@ def _save(fig, out_dir: Path | str, stem: str) -> list[Path]:
     for fmt in FORMATS:
         path = out_dir / f"{stem}.{fmt}"
         metadata = {"Software": None} if fmt == "png" else {"CreationDate": None, "Creator": "drol", "Producer": None}
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fig.savefig(fh, format=fmt, dpi=PNG_DPI, metadata=metadata)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=PNG_DPI, metadata=metadata))
         written.append(path)
     return written
 

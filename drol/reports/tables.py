@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import html
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +41,8 @@ import duckdb
 import numpy as np
 from scipy import stats as sps
 
-from drol.results.db import ResultsError
+from drol.io import atomic_write
+from drol.results.db import ResultsError, connect_read_only
 
 PAPER_METHODS = ("BC", "IQL", "ReBRAC", "FAWAC", "FBRAC", "IFQL", "DeFlow", "SORL", "FQL", "DROL(16)", "DROL")
 OURS = ("FQL", "DROL(16)", "DROL")  # the paper's column order
@@ -169,14 +168,7 @@ class ScoreTable:
 
 # Database access
 def _connect(db_path: Path | str) -> duckdb.DuckDBPyConnection:
-    db_path = Path(db_path)
-    if not db_path.is_file():
-        raise ResultsError(f"database {db_path} not found; build it with `drol build-db results/runs --out {db_path}`")
-    try:
-        return duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as err:
-        raise ResultsError(f"cannot open {db_path} as a DuckDB database ({str(err).splitlines()[0]}); rebuild it "
-                           f"with `drol build-db results/runs --out {db_path}`") from None
+    return connect_read_only(db_path)
 
 
 def _records(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> list[dict]:
@@ -1188,15 +1180,7 @@ def _csv_field(value) -> str:
 
 # Writing
 def _write_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline="\n"))
     return path
 
 

@@ -322,6 +322,19 @@ def _sql(name: str) -> str:
     return resources.files("drol.results").joinpath(name).read_text()
 
 
+def connect_read_only(db_path: Path | str) -> duckdb.DuckDBPyConnection:
+    """The results database opened read-only; a missing or unreadable file names the fix."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise ResultsError(f"database {db_path} not found; build it with `drol build-db results/runs --out {db_path}` "
+                           "(or run the workflow)")
+    try:
+        return duckdb.connect(str(db_path), read_only=True)
+    except duckdb.Error as err:
+        raise ResultsError(f"cannot open {db_path} as a DuckDB database ({_one_line(err)}); rebuild it with "
+                           f"`drol build-db results/runs --out {db_path}`") from None
+
+
 def build_database(run_dirs: list[Path], out_path: Path, workflow_labels: dict[str, list[str]] | None = None
                    ) -> dict[str, int]:
     """Load `run_dirs` and the reference tables into a new database at `out_path` (atomic); rows per table.
@@ -435,14 +448,7 @@ def query(db_path: Path | str, sql: str, fmt: str = "table") -> str:
     db_path = Path(db_path)
     if fmt not in FORMATS:
         raise ResultsError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
-    if not db_path.is_file():
-        raise ResultsError(f"database {db_path} not found; build it with `drol build-db results/runs --out {db_path}` "
-                           "or pass --db")
-    try:
-        con = duckdb.connect(str(db_path), read_only=True)
-    except duckdb.Error as err:
-        raise ResultsError(f"cannot open {db_path} as a DuckDB database ({_one_line(err)}); rebuild it with "
-                           f"`drol build-db results/runs --out {db_path}`") from None
+    con = connect_read_only(db_path)
     try:
         cursor = con.execute(sql)
         if cursor.description is None:

@@ -1,8 +1,10 @@
 # Tables and figures: queries over results.duckdb (opened read-only), each with a caption for
 # `snakemake --report report.html`.
+FIGURE_STEMS = ["runtime", "train_metrics_vs_k", "k_sensitivity", "routing", "learning_curves"]
+
+
 localrules:
     tables,
-    figure,
 
 
 rule tables:
@@ -24,19 +26,24 @@ rule tables:
         'drol report tables --db {input} --out reports --label "{params.label}" > {log} 2>&1'
 
 
-rule figure:
-    input:
-        "results.duckdb",
-    output:
-        png=report("reports/{figure}.png", caption="../report/{figure}.rst", category="Figures"),
-        pdf="reports/{figure}.pdf",
-    wildcard_constraints:
-        figure="runtime|train_metrics_vs_k|k_sensitivity|routing|learning_curves",
-    params:
-        label=config.get("label", ""),
-    conda:
-        "../envs/drol.yaml"
-    log:
-        "logs/reports/{figure}.log",
-    shell:
-        'drol report figures --only {wildcards.figure} --db {input} --out reports --label "{params.label}" > {log} 2>&1'
+# One rule per figure, so that each carries its own caption in the HTML report.
+for stem in FIGURE_STEMS:
+
+    rule:
+        name:
+            f"figure_{stem}"
+        localrule: True
+        input:
+            "results.duckdb",
+        output:
+            png=report(f"reports/{stem}.png", caption=f"../report/{stem}.rst", category="Figures"),
+            pdf=f"reports/{stem}.pdf",
+        params:
+            label=config.get("label", ""),
+            stem=stem,
+        conda:
+            "../envs/drol.yaml"
+        log:
+            f"logs/reports/{stem}.log",
+        shell:
+            'drol report figures --only {params.stem} --db {input} --out reports --label "{params.label}" > {log} 2>&1'
