@@ -56,7 +56,7 @@ SELECT task, label, suite, family, hparams_source, steps, batch_size, eval_episo
        count(DISTINCT dataset_fingerprint) FILTER (WHERE status = 'finished') AS n_datasets,
        count(*) FILTER (WHERE status <> 'finished') AS n_unfinished
 FROM labelled_runs
-WHERE label <> 'K-sweep'
+WHERE label IN ('DROL(16)', 'DROL', 'FQL')
 GROUP BY task, label, suite, family, hparams_source, steps, batch_size, eval_episodes, data_route
 ORDER BY task, label, hparams_source, steps, batch_size, eval_episodes, data_route;
 
@@ -67,7 +67,7 @@ WITH per_seed AS (
     SELECT suite, family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed,
            avg(score) AS score, count(DISTINCT task) AS n_tasks
     FROM labelled_runs
-    WHERE status = 'finished' AND label <> 'K-sweep'
+    WHERE status = 'finished' AND label IN ('DROL(16)', 'DROL', 'FQL')
     GROUP BY suite, family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed
 ), sizes AS (
     SELECT family, count(*) AS family_tasks FROM tasks GROUP BY family
@@ -104,7 +104,7 @@ WITH per_seed AS (
     SELECT paper_family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed,
            avg(score) AS score, count(DISTINCT task) AS n_tasks
     FROM labelled_runs
-    WHERE status = 'finished' AND label <> 'K-sweep' AND paper_family IS NOT NULL
+    WHERE status = 'finished' AND label IN ('DROL(16)', 'DROL', 'FQL') AND paper_family IS NOT NULL
     GROUP BY paper_family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed
 ), ours AS (
     SELECT paper_family, label, hparams_source, steps, batch_size, eval_episodes, data_route,
