@@ -89,6 +89,7 @@ def test_truncated_file(data_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("replace, words", [
     ({"qpos": None}, ["missing key", "qpos"]),
+    ({"rewards": np.zeros(33, np.float32)}, ["unexpected key", "rewards"]),
     ({"observations": np.zeros((33, 27), np.float32)}, ["observations has shape (30, 27)", "(30, 28)"]),
     ({"actions": np.full((33, 5), np.nan, np.float32)}, ["actions holds", "non-finite"]),
 ])

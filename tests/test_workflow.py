@@ -56,6 +56,25 @@ def test_dry_run_plans_one_job_per_distinct_configuration(workdir):
     assert sum("/drol-K16-" in d for d in jobs["train"]) == 1 and sum("/drol-K1-" in d for d in jobs["train"]) == 1
 
 
+@pytest.mark.parametrize("change, words", [
+    ({"methods": ["DROL(8)"]}, ["'DROL(8)' is not one of", "instance['methods'][0]"]),
+    ({"seeds": [-1]}, ["-1 is less than the minimum of 0", "instance['seeds'][0]"]),
+    ({"k_sweep": {"tasks": ["toy-bandit-v0"]}}, ["'values' is a required property", "k_sweep"]),
+    ({"tasks": {"toy-bandit-v0": {"trianing": {}}}}, ["'trianing' was unexpected", "additionalProperties"]),
+])
+def test_schema_errors_name_the_key_and_the_rule(workdir, change, words):
+    result = snakemake(workdir, {**TOY, **change}, "--dry-run")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert all(w in output for w in words), output[-2000:]
+
+
+def test_unknown_task_stops_the_workflow_with_one_message(workdir):
+    result = snakemake(workdir, {**TOY, "tasks": {"cube-single-v9": None}}, "--dry-run")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "unknown task 'cube-single-v9'" in output and "Traceback" not in output
+
+
 @pytest.mark.slow
 def test_incremental_rebuilds(workdir):
     result = snakemake(workdir, TOY)

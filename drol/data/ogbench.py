@@ -26,8 +26,10 @@ from drol.data import (
 )
 from drol.evaluate import GymBatchedEnv, success_score
 
-# Keys OGBench's loader reads from a file (qpos etc. are needed by the singletask relabelling).
+# Keys OGBench's loader reads from a file (qpos etc. are needed by the singletask relabelling), and every
+# key an OGBench dataset file may hold.
 FILE_KEYS = ("observations", "actions", "terminals", "qpos")
+KNOWN_KEYS = {*FILE_KEYS, "qvel", "button_states"}
 
 
 def dataset_stem(task_name: str) -> str:
@@ -79,6 +81,11 @@ def check_file(path: Path) -> None:
             if missing:
                 raise DataError(f"{path}: missing key(s) {', '.join(missing)}; it is not an OGBench singletask "
                                 "dataset: regenerate or re-download it")
+            extra = sorted(set(file.files) - KNOWN_KEYS)
+            if extra:
+                raise DataError(f"{path}: unexpected key(s) {', '.join(extra)}; OGBench files hold "
+                                f"{', '.join(sorted(KNOWN_KEYS))}: it is another kind of file, regenerate or "
+                                "re-download it")
             for key in file.files:
                 file[key]
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:

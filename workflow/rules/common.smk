@@ -3,7 +3,10 @@ from pathlib import Path
 
 from drol.workflow import dataset_inputs, missing_data_message, plan_runs, regenerated_dir
 
-RUNS = plan_runs(config)
+try:
+    RUNS = plan_runs(config)
+except (KeyError, ValueError) as err:  # an unknown task, label or config key: one message, no traceback
+    raise WorkflowError(f"config: {err}") from None
 RUN_FILES = ["evals.parquet", "train_metrics.parquet", "timing.json", "snapshots.parquet"]
 
 _missing = missing_data_message(RUNS.values())
