@@ -153,7 +153,9 @@ def _database_content(path):
                                             "where table_type = 'BASE TABLE' and table_name <> 'timings'").fetchall()]
         content = {t: con.execute(f"select * exclude (wall_time_s) from {t} order by all" if t == "runs"
                                   else f"select * from {t} order by all").fetchall() for t in tables}
-        content["final_scores"] = con.execute("select * from final_scores order by all").fetchall()
+        # A view sums floats over threads: compare it to 9 decimals.
+        content["final_scores"] = [tuple(round(v, 9) if isinstance(v, float) else v for v in row)
+                                   for row in con.execute("select * from final_scores order by all").fetchall()]
     return content
 
 
