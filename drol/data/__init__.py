@@ -14,6 +14,8 @@ import torch
 TRANSITION_KEYS = ("observations", "actions", "rewards", "masks", "next_observations")
 # Dataset actions are clipped just inside the action box, as in the reference.
 ACTION_CLIP = 1 - 1e-5
+# The toy datasets are fixed (data seeds 0 and 1), so every training seed sees the same data.
+TOY_TRAIN_SIZE, TOY_VAL_SIZE = 20_000, 2_000
 
 
 def fingerprint(arrays: dict[str, np.ndarray]) -> str:
@@ -121,7 +123,3 @@ def load_task_data(task, device: torch.device | str = "cpu", data_dir: Path | No
     from drol.data.d4rl import load_d4rl
 
     return load_d4rl(task, device, route=d4rl_route, data_dir=data_dir)
-
-
-# The toy datasets are fixed (data seeds 0 and 1), so every training seed sees the same data.
-TOY_TRAIN_SIZE, TOY_VAL_SIZE = 20_000, 2_000
