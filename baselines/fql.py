@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from drol.agents.base import AgentConfig, Batch, OneStepAgent, q_improvement_loss
+from drol.agents.base import AgentConfig, Batch, OneStepAgent, aggregate, q_improvement_loss
 from drol.nets import Actor
 
 
@@ -28,8 +28,6 @@ class FQLAgent(OneStepAgent):
 
     def __init__(self, obs_dim: int, action_dim: int, config: FQLConfig):
         super().__init__(obs_dim, action_dim, config)
-        if config.actor_q_agg not in ("mean", "min"):
-            raise ValueError(f"actor_q_agg must be 'mean' or 'min', got {config.actor_q_agg!r}")
         self.actor_bc_flow = Actor(obs_dim + action_dim + 1, config.actor_hidden_dims, action_dim)
         self.actor_onestep = Actor(obs_dim + action_dim, config.actor_hidden_dims, action_dim)
         self.init_optimizer()
@@ -75,7 +73,7 @@ class FQLAgent(OneStepAgent):
 
         # Q loss at the clipped student action, critic held fixed.
         qs = self.critic(obs, student_actions.clamp(-1.0, 1.0), detach_params=True)
-        q = qs.min(0).values if self.config.actor_q_agg == "min" else qs.mean(0)
+        q = aggregate(qs, self.config.actor_q_agg)
         q_loss = q_improvement_loss(q, self.config.normalize_q_loss)
 
         actor_loss = flow_loss + self.config.alpha * distill_loss + q_loss

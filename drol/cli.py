@@ -26,23 +26,17 @@ def _train(args: argparse.Namespace) -> int:
 
         raise UnknownName(f"unknown method {args.method!r}; choose from drol, fql")
     spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label)
-    out = Path(args.out) if args.out else Path("results/runs") / _suite(args.task) / args.task / spec.config_tag() / f"seed{args.seed}"
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    data_options = {"data_dir": Path(args.data_dir).expanduser() if args.data_dir else None, "offline": not args.download,
-                    "d4rl_route": args.d4rl_route}
+    data_options = {"data_dir": Path(args.data_dir).expanduser() if args.data_dir else None,
+                    "offline": not args.download, "d4rl_route": args.d4rl_route}
+    out = Path(args.out) if args.out else spec.run_dir("results/runs", {k: str(v) for k, v in data_options.items()})
     status = train(spec, out, device=args.device, progress=not args.no_progress, data_options=data_options)
     print(f"{status}: {out}")
     # A signal stops the run after a checkpoint; report it like a killed process so schedulers retry it.
     return 0 if status in ("finished", "diverged") else 128 + 15
-
-
-def _suite(task: str) -> str:
-    from drol.tasks import get_task
-
-    return get_task(task).suite
 
 
 def _gen_data(args: argparse.Namespace) -> int:
@@ -141,7 +135,7 @@ def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"device: {result['device']}, torch {result['torch']}, median of {result['repeats']} updates, "
-          f"batch {result['shape']['batch_size']}, obs {result['shape']['obs_dim']}, act {result['shape']['action_dim']}")
+          "batch {batch_size}, obs {obs_dim}, act {action_dim}".format(**result["shape"]))
     print(pd.DataFrame(result["cases"]).to_string(index=False, float_format="%.3f"))
     for name, value in result["ratios"].items():
         print(f"{name}: {value:.3f}")
@@ -201,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_report)
 
     p = sub.add_parser("bench", help="ms per update for FQL and DROL(K), and inference ms per step")
-    p.add_argument("--json", action="store_true", help="print JSON, with the ratios drol16_over_fql and drol64_over_drol16")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON, with the ratios drol16_over_fql and drol64_over_drol16")
     p.add_argument("--cases", default=None, help="comma-separated subset of fql,drol1,drol4,drol16,drol64")
     p.add_argument("--repeats", type=int, default=30, help="timed updates per case (median reported)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")

@@ -7,6 +7,7 @@ import hashlib
 import json
 import typing
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from baselines.fql import FQLAgent, FQLConfig
 from drol.agents.base import AgentConfig
@@ -48,11 +49,12 @@ class RunSpec:
     def run_id(self, dataset_fingerprint: str) -> str:
         return short_hash(self.identity(dataset_fingerprint))
 
-    def config_tag(self) -> str:
-        """Readable, seed-independent directory name: method, K, and a hash of the full configuration."""
+    def run_dir(self, root: Path, data: dict | None = None) -> Path:
+        """`root/<suite>/<task>/<method>-K<K>-<hash>/seed<N>`: readable, deterministic; the hash covers every
+        agent and training field and the `data` settings, so runs of other settings never share it."""
         k = f"-K{self.agent.num_candidates}" if hasattr(self.agent, "num_candidates") else ""
-        digest = short_hash({"agent": asdict(self.agent), "train": asdict(self.train)}, 8)
-        return f"{self.method}{k}-{digest}"
+        digest = short_hash({"agent": asdict(self.agent), "train": asdict(self.train), "data": data or {}}, 8)
+        return Path(root) / get_task(self.task).suite / self.task / f"{self.method}{k}-{digest}" / f"seed{self.seed}"
 
 
 def short_hash(obj: dict, length: int = 12) -> str:

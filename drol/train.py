@@ -243,8 +243,9 @@ class Trainer:
                     status = "diverged"
                     break
             if validate:
-                self._record(step, self.agent.validation_info(data.val.sample(cfg.batch_size, self.val_generator),
-                                                              self.agent.sample_draws(cfg.batch_size, self.val_generator)))
+                val_batch = data.val.sample(cfg.batch_size, self.val_generator)
+                val_draws = self.agent.sample_draws(cfg.batch_size, self.val_generator)
+                self._record(step, self.agent.validation_info(val_batch, val_draws))
             if evaluate_now:
                 score = self._evaluate(data, step)
                 bar.set_postfix(score=f"{score:.1f}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from drol.config import RunSpec, resolve_run, short_hash
+from drol.config import RunSpec, resolve_run
 from drol.tasks import LABEL_METHOD, get_task
 
 RUNS_ROOT = Path("results/runs")
@@ -27,15 +27,13 @@ class PlannedRun:
 
     @property
     def run_dir(self) -> str:
-        s = self.spec
-        digest = short_hash({"agent": asdict(s.agent), "train": asdict(s.train), "data": self.data}, 8)
-        k = f"-K{s.agent.num_candidates}" if s.method == "drol" else ""
-        return str(RUNS_ROOT / get_task(s.task).suite / s.task / f"{s.method}{k}-{digest}" / f"seed{s.seed}")
+        return str(self.spec.run_dir(RUNS_ROOT, self.data))
 
     def sets(self) -> list[str]:
         """Every agent and training field as `key=value`: the job's full configuration in its params."""
         values = {**asdict(self.spec.agent), **asdict(self.spec.train)}
-        return [f"{k}={','.join(map(str, v)) if isinstance(v, (tuple, list)) else v}" for k, v in sorted(values.items())]
+        return [f"{k}={','.join(map(str, v)) if isinstance(v, (tuple, list)) else v}"
+                for k, v in sorted(values.items())]
 
 
 def _data_options(config: dict, task_name: str) -> dict:

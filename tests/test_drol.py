@@ -158,3 +158,9 @@ def test_inference_is_one_forward_in_the_action_box():
     obs = torch.randn(10, 3)
     actions = agent.sample_actions(obs, torch.Generator().manual_seed(0))
     assert actions.shape == (10, 2) and actions.abs().max() <= 1
+
+
+@pytest.mark.parametrize("field", ["q_agg", "actor_q_agg"])
+def test_unknown_aggregation_is_refused(field):
+    with pytest.raises(ValueError, match=field):
+        tiny_agent(**{field: "max"})

@@ -39,7 +39,7 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None =
     k = getattr(spec.agent, "num_candidates", 16)
     action_dim = 2 if toy else 5
     fingerprint = f"fingerprint-of-{task}"
-    run_dir = root / task / spec.config_tag() / f"seed{seed}"
+    run_dir = spec.run_dir(root)
     run_dir.mkdir(parents=True)
     if toy:
         states = TOY.observe(np.linspace(0.3, 4.0, STATES)).astype(float).tolist()

@@ -63,7 +63,7 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None, 
               status: str = "finished", route: str = "ogbench") -> None:
     """A run directory as `drol train` writes it: evaluations at step 1 (score 0) and at the end (`final`)."""
     spec = resolve_run(method, task, seed, parse_sets([f"steps={steps}", "eval_episodes=2"], method), label)
-    run_dir = root / task / spec.config_tag() / f"seed{seed}"
+    run_dir = spec.run_dir(root)
     run_dir.mkdir(parents=True)
     last = steps if status == "finished" else steps // 2
     run = {"run_id": spec.run_id(f"fp-{task}"), "method": method, "task": task, "suite": registry()[task].suite,

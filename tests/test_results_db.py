@@ -56,7 +56,7 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None =
     """A run directory as `drol train` writes it, with known evaluation numbers. Returns its run.json."""
     spec = resolve_run(method, task, seed, parse_sets([f"steps={STEPS}", *sets], method), label)
     fingerprint = f"fingerprint-of-{task}"
-    run_dir = root / task / spec.config_tag() / f"seed{seed}"
+    run_dir = spec.run_dir(root)
     run_dir.mkdir(parents=True)
     last = eval_steps[-1] if eval_steps else 0
     run = {"run_id": spec.run_id(fingerprint), "method": method, "task": task, "suite": "ogbench",
@@ -152,7 +152,7 @@ def test_runs_table_holds_run_json_fields(fabricated):
     assert row.family == "cube-double-play" and row.data_route == "ogbench" and row.hparams_source == "table3"
     assert json.loads(row.config) == json.loads(json.dumps(run["config"])) and json.loads(row.versions)["torch"] == "x"
     assert row.wall_time_s == 12.5 and row.dataset_fingerprint == f"fingerprint-of-{T1}"
-    assert row.run_dir.startswith(f"{fabricated['root'].name}/{T1}/drol-K64-") and row.run_dir.endswith("/seed2")
+    assert row.run_dir.startswith(f"{fabricated["root"].name}/ogbench/{T1}/drol-K64-") and row.run_dir.endswith("/seed2")
     fql = fabricated["runs"]["fql"]["run_id"]
     assert rows(db, "SELECT K FROM runs WHERE run_id = ?", [fql]) == [(None,)]
     running = fabricated["runs"]["running"]["run_id"]

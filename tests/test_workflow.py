@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 TOY = yaml.safe_load((REPO / "tests/configs/toy.yaml").read_text())
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
-pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None and not (Path(sys.executable).parent / "snakemake").exists(),
-                                reason="snakemake is not installed")
+pytestmark = pytest.mark.skipif(
+    not (Path(sys.executable).parent / "snakemake").exists() and not shutil.which("snakemake"),
+    reason="snakemake is not installed")
 
 
 @pytest.fixture

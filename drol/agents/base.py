@@ -31,6 +31,11 @@ class AgentConfig:
     layer_norm: bool = True  # LayerNorm after each hidden activation of the critic
 
 
+def aggregate(qs: torch.Tensor, how: str) -> torch.Tensor:
+    """Ensemble (members, batch) -> (batch,) by "min" or "mean"."""
+    return qs.min(0).values if how == "min" else qs.mean(0)
+
+
 def q_improvement_loss(q: torch.Tensor, normalize: bool) -> torch.Tensor:
     """-mean(q), optionally divided by the (gradient-free) mean |q| with a 1e-6 floor."""
     loss = -q.mean()
@@ -44,8 +49,9 @@ class OneStepAgent(nn.Module):
 
     def __init__(self, obs_dim: int, action_dim: int, config: AgentConfig):
         super().__init__()
-        if config.q_agg not in ("mean", "min"):
-            raise ValueError(f"q_agg must be 'mean' or 'min', got {config.q_agg!r}")
+        for name in ("q_agg", "actor_q_agg"):
+            if getattr(config, name, "mean") not in ("mean", "min"):
+                raise ValueError(f"{name} must be 'mean' or 'min', got {getattr(config, name)!r}")
         self.obs_dim, self.action_dim, self.config = obs_dim, action_dim, config
         self.critic = Critic(obs_dim, action_dim, config.value_hidden_dims, config.num_qs, config.layer_norm)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
@@ -81,8 +87,7 @@ class OneStepAgent(nn.Module):
         """mean over ensemble and batch of (Q_i(s, a) - y)^2, y = r + gamma * mask * agg_i Qbar_i(s', a')."""
         with torch.no_grad():
             next_qs = self.target_critic(batch["next_observations"], next_actions)
-            next_q = next_qs.min(0).values if self.config.q_agg == "min" else next_qs.mean(0)
-            target_q = batch["rewards"] + self.config.discount * batch["masks"] * next_q
+            target_q = batch["rewards"] + self.config.discount * batch["masks"] * aggregate(next_qs, self.config.q_agg)
         q = self.critic(batch["observations"], batch["actions"])
         loss = (q - target_q).square().mean()
         return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean(),

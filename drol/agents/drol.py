@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from drol.agents.base import AgentConfig, Batch, OneStepAgent, q_improvement_loss
+from drol.agents.base import AgentConfig, Batch, OneStepAgent, aggregate, q_improvement_loss
 from drol.nets import Actor
 
 CPU_BLOCK_ROWS = 1024
@@ -56,8 +56,6 @@ class DROLAgent(OneStepAgent):
 
     def __init__(self, obs_dim: int, action_dim: int, config: DROLConfig):
         super().__init__(obs_dim, action_dim, config)
-        if config.actor_q_agg not in ("mean", "min"):
-            raise ValueError(f"actor_q_agg must be 'mean' or 'min', got {config.actor_q_agg!r}")
         self.latent_radius = math.sqrt(action_dim)
         self.actor = Actor(obs_dim + action_dim, config.actor_hidden_dims, action_dim)
         self.init_optimizer()
@@ -102,7 +100,7 @@ class DROLAgent(OneStepAgent):
 
         # Q on the winner, critic held fixed.
         qs = self.critic(obs, winner_action, detach_params=True)
-        q = qs.min(0).values if self.config.actor_q_agg == "min" else qs.mean(0)
+        q = aggregate(qs, self.config.actor_q_agg)
         q_loss = q_improvement_loss(q, self.config.normalize_q_loss)
 
         actor_loss = self.config.bc_coef * bc_loss + q_loss
