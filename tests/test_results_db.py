@@ -152,7 +152,7 @@ def test_runs_table_holds_run_json_fields(fabricated):
     assert row.family == "cube-double-play" and row.data_route == "ogbench" and row.hparams_source == "table3"
     assert json.loads(row.config) == json.loads(json.dumps(run["config"])) and json.loads(row.versions)["torch"] == "x"
     assert row.wall_time_s == 12.5 and row.dataset_fingerprint == f"fingerprint-of-{T1}"
-    assert row.run_dir.startswith(f"{fabricated["root"].name}/ogbench/{T1}/drol-K64-") and row.run_dir.endswith("/seed2")
+    assert row.run_dir.startswith(f"{fabricated['root'].name}/ogbench/{T1}/drol-K64-") and row.run_dir.endswith("/seed2")
     fql = fabricated["runs"]["fql"]["run_id"]
     assert rows(db, "SELECT K FROM runs WHERE run_id = ?", [fql]) == [(None,)]
     running = fabricated["runs"]["running"]["run_id"]
