@@ -76,6 +76,10 @@ def test_unknown_task_stops_the_workflow_with_one_message(workdir):
     assert result.returncode != 0 and "unknown task 'cube-single-v9'" in output and "Traceback" not in output
 
 
+AGGREGATE_RULES = {"run_labels", "build_db", "tables", "figure_runtime", "figure_train_metrics_vs_k",
+                   "figure_k_sensitivity", "figure_routing", "figure_learning_curves"}
+
+
 @pytest.mark.slow
 def test_incremental_rebuilds(workdir):
     result = snakemake(workdir, TOY)
@@ -86,7 +90,8 @@ def test_incremental_rebuilds(workdir):
 
     def expect_new(config, n_new):
         jobs = planned_jobs(workdir, config)
-        assert set(jobs) == {"train", "build_db"}, jobs  # rule all has no output of its own
+        # The new training jobs, then only the database and the reports (rule all has no output of its own).
+        assert "train" in jobs and set(jobs) - {"train"} <= AGGREGATE_RULES, jobs
         assert len(jobs["train"]) == n_new, jobs["train"]
         return jobs["train"]
 
@@ -103,7 +108,7 @@ def test_incremental_rebuilds(workdir):
     added_task["tasks"]["cube-single-play-singletask-task1-v0"] = None
     added_task["data"] = {"regenerate": {"episodes": 2, "seed": 0}}
     jobs = planned_jobs(workdir, added_task)
-    assert set(jobs) == {"train", "build_db", "regenerate_dataset"}, jobs
+    assert "train" in jobs and set(jobs) - {"train", "regenerate_dataset"} <= AGGREGATE_RULES, jobs
     assert len(jobs["train"]) == 2 and all("cube-single-play-singletask-task1-v0" in d for d in jobs["train"])
     assert jobs["regenerate_dataset"] == ["data/ogbench-regen-e2-s0/cube-single-play-v0.npz"]
     # Changing one hyperparameter of the task: its jobs rerun, under new directories.
