@@ -1,4 +1,4 @@
-"""`drol`: train runs, list tasks, benchmark updates.
+"""drol: train DROL and FQL runs, regenerate data, build and query results.duckdb, write the reports.
 
 Errors a user can fix (an unknown name, a bad --set, a conflicting run directory, a data problem) print
 one line naming the thing and the fix, and exit 2.
