@@ -129,6 +129,7 @@ def test_toy_workflow_runs_as_slurm_jobs(workdir):
 
     import duckdb
 
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]'")
     subprocess.run(["bash", str(SLURM_SCRIPTS / "start-slurm.sh")], check=True, timeout=900, capture_output=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(TOY))
     # The project's SLURM profile, with this one-node test cluster's partition and no GPU.
