@@ -190,7 +190,7 @@ def test_figures_without_data_write_nothing(tmp_path, caplog):
     fql_only = tmp_path / "fql.duckdb"
     build_database(find_run_dirs([tmp_path / "runs"]), fql_only)
     written = {p.stem for p in figures.write_figures(fql_only, tmp_path / "fql")}
-    assert written == {"runtime", "learning_curves"}  # no K sweep, no DROL candidate snapshots
+    assert written == {"runtime", "learning_curves", "performance_profile"}  # no K sweep, no DROL snapshots
 
 
 def test_missing_database_is_one_clear_error(tmp_path):

@@ -77,7 +77,7 @@ def test_unknown_task_stops_the_workflow_with_one_message(workdir):
 
 
 AGGREGATE_RULES = {"run_labels", "build_db", "tables", "figure_runtime", "figure_train_metrics_vs_k",
-                   "figure_k_sensitivity", "figure_routing", "figure_learning_curves"}
+                   "figure_k_sensitivity", "figure_routing", "figure_learning_curves", "figure_performance_profile"}
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ import pandas as pd
 
 from drol.data.toy import ToyBandit
 from drol.io import atomic_write
+from drol.reports.tables import performance_profile
 from drol.results.db import K_SWEEP, connect_read_only
 from drol.tasks import METHOD_LABELS, TOY_TASK
 
@@ -874,12 +875,54 @@ def _identical_curves(means: dict[str, pd.Series]) -> list[list[str]]:
     return [g for g in groups if len(g) > 1]
 
 
+# Statistics: performance profiles
+def performance_profile_figure(db, out_dir: Path | str, *, label: str | None = None) -> list[Path]:
+    """Per family (panel) and method label: the fraction of runs (every task's seeds) scoring above tau."""
+    with _connect(db) as con:
+        runs = _df(con, f"""
+            SELECT r.run_id, r.task, coalesce(r.paper_family, r.family) AS family, r.seed, r.label, r.score,
+                   r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route
+            FROM labelled_runs r
+            WHERE r.status = 'finished' AND r.score IS NOT NULL AND {_not_runtime()}
+              AND r.label IN ({', '.join('?' * len(METHOD_LABELS))})
+            ORDER BY r.run_id, r.label""", list(METHOD_LABELS))
+    if runs.empty:
+        return _no_data("performance_profile", "no finished run labelled " + ", ".join(METHOD_LABELS))
+    runs = _one_setting(runs, "performance_profile")
+    families = sorted(runs.family.unique())
+    ncols = _ncols(len(families))
+    nrows = math.ceil(len(families) / ncols)
+    taus = np.arange(101)
+    with _style():
+        width = SINGLE_COLUMN_IN if ncols == 1 else DOUBLE_COLUMN_IN
+        fig = _new_figure(width, 0.9 + 1.8 * nrows)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for i, family in enumerate(families):
+            ax = axes[i // ncols, i % ncols]
+            group = runs[runs.family == family]
+            for method in LEGEND_ORDER:
+                strata = [g.score.to_numpy() for _, g in group[group.label == method].groupby("task")]
+                if strata:
+                    ax.plot(taus, performance_profile(strata, taus), METHOD_STYLES[method], drawstyle="steps-post",
+                            color=METHOD_COLOURS[method], label=f"{method} ({sum(map(len, strata))} runs)")
+            ax.set(title=family, xlabel="score threshold τ", ylabel="fraction of runs > τ", xlim=(0, 100),
+                   ylim=(-0.02, 1.02))
+            ax.legend(loc="upper right", frameon=False)
+        for j in range(len(families), nrows * ncols):
+            axes[j // ncols, j % ncols].set_visible(False)
+        _finish(fig, ["Performance profiles: for each family and method, the fraction of runs (every task's "
+                      "seeds, final scores) whose score exceeds τ; the area under a curve is the mean score. "
+                      "Intervals: stats.md and profiles.csv (stratified bootstrap)."], label)
+        return _save(fig, out_dir, "performance_profile")
+
+
 FIGURES: dict[str, Callable[..., list[Path]]] = {
     "runtime": runtime_figure,
     "train_metrics_vs_k": train_metrics_figure,
     "k_sensitivity": k_sensitivity_figure,
     "routing": routing_figure,
     "learning_curves": learning_curves_figure,
+    "performance_profile": performance_profile_figure,
 }
 
 

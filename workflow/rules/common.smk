@@ -54,7 +54,7 @@ def workflow_labels_json():
 
 def report_figures():
     """Figures the config has data for: runtime needs timing runs, the K figures a K sweep."""
-    stems = ["learning_curves", "routing"]
+    stems = ["learning_curves", "routing", "performance_profile"]
     if config.get("runtime"):
         stems.append("runtime")
     if config.get("k_sweep"):

@@ -1,6 +1,6 @@
 # Tables and figures: queries over results.duckdb (opened read-only), each with a caption for
 # `snakemake --report report.html`.
-FIGURE_STEMS = ["runtime", "train_metrics_vs_k", "k_sensitivity", "routing", "learning_curves"]
+FIGURE_STEMS = ["runtime", "train_metrics_vs_k", "k_sensitivity", "routing", "learning_curves", "performance_profile"]
 
 
 localrules:
