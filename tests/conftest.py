@@ -42,3 +42,42 @@ def tiny_batch():
 
 def gelu_reference(x):
     return F.gelu(x, approximate="tanh")
+
+
+EVAL_COLUMNS = ["step", "episode", "success", "return", "score", "length"]
+
+
+def write_run_dir(root, spec, *, fingerprint: str, status: str = "finished", step: int | None = None,
+                  evals=(), metrics=(), snapshots=(), timing: dict | None = None, route: str = "ogbench",
+                  obs_dim: int = 3, action_dim: int = 2, snapshot_states=(), dataset_info: dict | None = None,
+                  versions: dict | None = None) -> dict:
+    """A run directory laid out as `drol train` writes it, with the given records (for database and report
+    tests). Result files are written only for a run that ended; returns its run.json."""
+    from dataclasses import asdict
+    from json import dumps
+
+    import pandas as pd
+
+    from drol.tasks import get_task
+
+    task = get_task(spec.task)
+    run_dir = spec.run_dir(root)
+    run_dir.mkdir(parents=True)
+    run = {"run_id": spec.run_id(fingerprint), "method": spec.method, "task": spec.task, "suite": task.suite,
+           "family": task.family, "seed": spec.seed,
+           "config": {"agent": asdict(spec.agent), "train": asdict(spec.train)}, "status": status,
+           "step": spec.train.steps if step is None else step, "steps": spec.train.steps, "device": "cpu (test)",
+           "versions": versions or {"python": "3.11"},
+           "dataset": {"fingerprint": fingerprint, "route": route, "size": 1000, "val_size": 100,
+                       "info": dataset_info or {}},
+           "obs_dim": obs_dim, "action_dim": action_dim, "snapshot_states": list(snapshot_states)}
+    (run_dir / "run.json").write_text(dumps(run, indent=2, sort_keys=True))
+    if status == "running":
+        return run
+    pd.DataFrame(list(evals), columns=EVAL_COLUMNS).to_parquet(run_dir / "evals.parquet", index=False)
+    pd.DataFrame(list(metrics), columns=["step", "name", "value"]).to_parquet(run_dir / "train_metrics.parquet",
+                                                                               index=False)
+    if snapshots:
+        pd.DataFrame(list(snapshots)).to_parquet(run_dir / "snapshots.parquet", index=False)
+    (run_dir / "timing.json").write_text(dumps(timing or {}))
+    return run

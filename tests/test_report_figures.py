@@ -1,18 +1,17 @@
 """drol.reports.figures: every figure from a FABRICATED results database (run directories with known numbers,
 built by drol.results.db.build_database), determinism, and figures without data."""
 
-import json
 import math
-from dataclasses import asdict
 from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pytest
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("seaborn")
+
+from conftest import write_run_dir
 
 from drol.config import parse_sets, resolve_run  # noqa: E402
 from drol.data.toy import ToyBandit  # noqa: E402
@@ -38,23 +37,12 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None =
     toy = task == TOY_TASK
     k = getattr(spec.agent, "num_candidates", 16)
     action_dim = 2 if toy else 5
-    fingerprint = f"fingerprint-of-{task}"
-    run_dir = spec.run_dir(root)
-    run_dir.mkdir(parents=True)
     if toy:
         states = TOY.observe(np.linspace(0.3, 4.0, STATES)).astype(float).tolist()
         info = {"generator": "toy", **TOY.describe()}
     else:
         states = [[0.1 * i, 0.2, 0.3] for i in range(STATES)]
         info = {}
-    run = {"run_id": spec.run_id(fingerprint), "method": method, "task": task, "suite": registry()[task].suite,
-           "family": registry()[task].family, "seed": seed,
-           "config": {"agent": asdict(spec.agent), "train": asdict(spec.train)}, "status": "finished",
-           "step": steps, "steps": steps, "device": "cpu (test)", "versions": {"python": "3.11"},
-           "dataset": {"fingerprint": fingerprint, "route": "toy" if toy else "ogbench", "size": 1000,
-                       "val_size": 100, "info": info},
-           "obs_dim": len(states[0]), "action_dim": action_dim, "snapshot_states": states}
-    (run_dir / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True))
     rng = np.random.default_rng(1000 * seed + k + (7 if method == "fql" else 0))
     evals, metrics, snaps = [], [], []
     quality = min(1.0, 0.25 + 0.4 * math.log2(k)) if method == "drol" else 0.25
@@ -82,12 +70,11 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None =
             values["pairwise_distance"] = 0.0 if k == 1 else 0.1 * math.log2(2 * k) * noise
             values["centroid_divergence"] = 0.0 if k == 1 else 0.01 * k * noise
         metrics += [(step, name, value) for name, value in values.items()]
-    pd.DataFrame(evals).to_parquet(run_dir / "evals.parquet", index=False)
-    pd.DataFrame(metrics, columns=["step", "name", "value"]).to_parquet(run_dir / "train_metrics.parquet", index=False)
-    pd.DataFrame(snaps).to_parquet(run_dir / "snapshots.parquet", index=False)
-    (run_dir / "timing.json").write_text(json.dumps({
-        "device": "cpu (test)", "ms_per_update": ms_per_update, "ms_per_inference_step": 0.2,
-        "eval_env_steps_per_s": 100.0, "wall_time_s": 3.0, "updates_timed": steps}))
+    timing = {"device": "cpu (test)", "ms_per_update": ms_per_update, "ms_per_inference_step": 0.2,
+              "eval_env_steps_per_s": 100.0, "wall_time_s": 3.0, "updates_timed": steps}
+    run = write_run_dir(root, spec, fingerprint=f"fingerprint-of-{task}", evals=evals, metrics=metrics,
+                        snapshots=snaps, timing=timing, route="toy" if toy else "ogbench", obs_dim=len(states[0]),
+                        action_dim=action_dim, snapshot_states=states, dataset_info=info)
     return run
 
 

@@ -5,15 +5,14 @@ fabricated database against hand computations, the demo label, and the statistic
 import csv
 import html
 import io
-import json
 import statistics
-from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_run_dir
 
 from drol.config import parse_sets, resolve_run
 from drol.reports import tables
@@ -63,23 +62,14 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None, 
               status: str = "finished", route: str = "ogbench") -> None:
     """A run directory as `drol train` writes it: evaluations at step 1 (score 0) and at the end (`final`)."""
     spec = resolve_run(method, task, seed, parse_sets([f"steps={steps}", "eval_episodes=2"], method), label)
-    run_dir = spec.run_dir(root)
-    run_dir.mkdir(parents=True)
     last = steps if status == "finished" else steps // 2
-    run = {"run_id": spec.run_id(f"fp-{task}"), "method": method, "task": task, "suite": registry()[task].suite,
-           "family": registry()[task].family, "seed": seed, "status": status, "step": last, "steps": steps,
-           "config": {"agent": asdict(spec.agent), "train": asdict(spec.train)}, "device": "cpu (test)",
-           "versions": {}, "dataset": {"fingerprint": f"fp-{task}", "route": route, "size": 10, "info": {}},
-           "obs_dim": 3, "action_dim": 2}
-    (run_dir / "run.json").write_text(json.dumps(run))
     rows = [{"step": 1, "episode": e, "success": False, "return": 0.0, "score": 0.0, "length": 5} for e in range(2)]
     # Two episodes whose mean is `final` (one at final - 5, one at final + 5).
     rows += [{"step": last, "episode": e, "success": True, "return": 1.0, "score": final + d, "length": 5}
              for e, d in enumerate((-5.0, 5.0))]
-    pd.DataFrame(rows).to_parquet(run_dir / "evals.parquet", index=False)
-    pd.DataFrame({"step": [1], "name": ["bc_loss"], "value": [1.0]}).to_parquet(run_dir / "train_metrics.parquet",
-                                                                                 index=False)
-    (run_dir / "timing.json").write_text(json.dumps({"ms_per_update": 1.0, "wall_time_s": 1.0, "updates_timed": 1}))
+    write_run_dir(root, spec, fingerprint=f"fp-{task}", status=status, step=last, evals=rows,
+                  metrics=[(1, "bc_loss", 1.0)], timing={"ms_per_update": 1.0, "wall_time_s": 1.0, "updates_timed": 1},
+                  route=route)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from conftest import write_run_dir
 
 from drol.config import parse_sets, resolve_run
 from drol.results.cli import add_commands
@@ -55,19 +56,7 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None =
               ms_per_update: float = 10.0) -> dict:
     """A run directory as `drol train` writes it, with known evaluation numbers. Returns its run.json."""
     spec = resolve_run(method, task, seed, parse_sets([f"steps={STEPS}", *sets], method), label)
-    fingerprint = f"fingerprint-of-{task}"
-    run_dir = spec.run_dir(root)
-    run_dir.mkdir(parents=True)
     last = eval_steps[-1] if eval_steps else 0
-    run = {"run_id": spec.run_id(fingerprint), "method": method, "task": task, "suite": "ogbench",
-           "family": registry()[task].family, "seed": seed,
-           "config": {"agent": asdict(spec.agent), "train": asdict(spec.train)}, "status": status,
-           "step": last, "steps": STEPS, "device": "cpu (test)", "versions": {"python": "3.11", "torch": "x"},
-           "dataset": {"fingerprint": fingerprint, "route": "ogbench", "size": 1000, "val_size": 100, "info": {}},
-           "obs_dim": 3, "action_dim": 2, "snapshot_states": [[0.1 * i, 0.2, 0.3] for i in range(SNAPSHOT_STATES)]}
-    (run_dir / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True))
-    if status == "running":
-        return run
     rows, metrics, snaps = [], [], []
     for step in eval_steps:
         wins = final_successes if step == STEPS else EARLIER_SUCCESSES[step]
@@ -78,15 +67,12 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None =
         metrics += [(step, name, step + i / 10) for i, name in enumerate(METRIC_NAMES)]
         snaps += [{"step": step, "state_id": s, "candidate": k, "a0": 0.1 * k, "a1": -0.1 * s}
                   for s in range(SNAPSHOT_STATES) for k in range(SNAPSHOT_CANDIDATES)]
-    pd.DataFrame(rows, columns=["step", "episode", "success", "return", "score", "length"]).to_parquet(
-        run_dir / "evals.parquet", index=False)
-    pd.DataFrame(metrics, columns=["step", "name", "value"]).to_parquet(run_dir / "train_metrics.parquet", index=False)
-    pd.DataFrame(snaps).to_parquet(run_dir / "snapshots.parquet", index=False)
-    (run_dir / "timing.json").write_text(json.dumps({
-        "device": "cpu (test)", "ms_per_update": ms_per_update,
-        "ms_per_inference_step": 0.5 if status == "finished" else None, "eval_env_steps_per_s": 100.0,
-        "wall_time_s": 12.5, "updates_timed": last}))
-    return run
+    timing = {"device": "cpu (test)", "ms_per_update": ms_per_update,
+              "ms_per_inference_step": 0.5 if status == "finished" else None, "eval_env_steps_per_s": 100.0,
+              "wall_time_s": 12.5, "updates_timed": last}
+    return write_run_dir(root, spec, fingerprint=f"fingerprint-of-{task}", status=status, step=last, evals=rows,
+                         metrics=metrics, snapshots=snaps, timing=timing, versions={"python": "3.11", "torch": "x"},
+                         snapshot_states=[[0.1 * i, 0.2, 0.3] for i in range(SNAPSHOT_STATES)])
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +138,8 @@ def test_runs_table_holds_run_json_fields(fabricated):
     assert row.family == "cube-double-play" and row.data_route == "ogbench" and row.hparams_source == "table3"
     assert json.loads(row.config) == json.loads(json.dumps(run["config"])) and json.loads(row.versions)["torch"] == "x"
     assert row.wall_time_s == 12.5 and row.dataset_fingerprint == f"fingerprint-of-{T1}"
-    assert row.run_dir.startswith(f"{fabricated['root'].name}/ogbench/{T1}/drol-K64-") and row.run_dir.endswith("/seed2")
+    assert row.run_dir.startswith(f"{fabricated['root'].name}/ogbench/{T1}/drol-K64-")
+    assert row.run_dir.endswith("/seed2")
     fql = fabricated["runs"]["fql"]["run_id"]
     assert rows(db, "SELECT K FROM runs WHERE run_id = ?", [fql]) == [(None,)]
     running = fabricated["runs"]["running"]["run_id"]
