@@ -13,14 +13,15 @@ import torch
 
 from drol.agents.base import AgentConfig, Batch, OneStepAgent, aggregate, q_improvement_loss
 from drol.nets import Actor
+from drol.ranges import bounded
 
 
 @dataclass
 class FQLConfig(AgentConfig):
-    alpha: float = 10.0  # weight of the distillation loss (set per task, FQL's README)
-    flow_steps: int = 10  # Euler steps of the teacher flow
+    alpha: float = bounded(10.0, minimum=0)  # weight of the distillation loss (set per task, FQL's README)
+    flow_steps: int = bounded(10, minimum=1)  # Euler steps of the teacher flow
     normalize_q_loss: bool = False  # FQL's default: the Q term is not normalised
-    actor_q_agg: str = "mean"  # ensemble aggregation of Q at the student action (FQL: mean)
+    actor_q_agg: str = bounded("mean", choices=("mean", "min"))  # ensemble aggregation of Q at the student action
 
 
 class FQLAgent(OneStepAgent):

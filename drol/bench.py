@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from drol.agents.base import OneStepAgent
-from drol.config import AGENTS
+from drol.methods import get_method
 
 BENCH_CASES: dict[str, tuple[str, dict]] = {
     "fql": ("fql", {}),
@@ -43,9 +43,9 @@ def synthetic_batch(shape: BenchShape, device: torch.device, seed: int = 0) -> d
 
 def make_case(name: str, shape: BenchShape, device: torch.device) -> OneStepAgent:
     method, overrides = BENCH_CASES[name]
-    agent_cls, config_cls = AGENTS[method]
+    entry = get_method(method)
     torch.manual_seed(0)
-    return agent_cls(shape.obs_dim, shape.action_dim, config_cls(**overrides)).to(device)
+    return entry.agent_class()(shape.obs_dim, shape.action_dim, entry.config_class()(**overrides)).to(device)
 
 
 def _sync(device: torch.device) -> None:

@@ -18,32 +18,47 @@ EXIT_USAGE = 2
 
 
 def _train(args: argparse.Namespace) -> int:
-    from drol.config import parse_sets, resolve_run
+    from drol.config import RunSpec, parse_sets, resolve_run
+    from drol.data import DataSettings
     from drol.train import train
 
-    if args.method not in ("drol", "fql"):
-        from drol.tasks import UnknownName
-
-        raise UnknownName(f"unknown method {args.method!r}; choose from drol, fql")
-    spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label)
+    if args.spec:
+        spec = RunSpec.from_dict(_read_spec(args.spec))
+    else:
+        if not (args.method and args.task):
+            raise ValueError("give --method and --task (or --spec with a resolved run)")
+        data = DataSettings(data_dir=args.data_dir, offline=not args.download, d4rl_route=args.d4rl_route)
+        spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label,
+                           data=data.for_task(args.task))
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    data_options = {"data_dir": Path(args.data_dir).expanduser() if args.data_dir else None,
-                    "offline": not args.download, "d4rl_route": args.d4rl_route}
-    out = Path(args.out) if args.out else spec.run_dir("results/runs", {k: str(v) for k, v in data_options.items()})
-    status = train(spec, out, device=args.device, progress=not args.no_progress, data_options=data_options)
+    out = Path(args.out) if args.out else spec.run_dir("results/runs")
+    status = train(spec, out, device=args.device, progress=not args.no_progress)
     print(f"{status}: {out}")
     # A signal stops the run after a checkpoint; report it like a killed process so schedulers retry it.
     return 0 if status in ("finished", "diverged") else 128 + 15
 
 
+def _read_spec(text: str) -> dict:
+    """A run spec given inline as JSON (the workflow's way) or as a path to a JSON file."""
+    try:
+        value = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text())
+    except OSError as err:
+        raise ValueError(f"--spec {text}: cannot read it ({err.strerror}); pass a JSON object or a spec file") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--spec: not valid JSON ({err.msg} at line {err.lineno}); write it with RunSpec.to_dict") from None
+    if not isinstance(value, dict):
+        raise ValueError("--spec: expected a JSON object (a resolved run, as run.json's `spec`)")
+    return value
+
+
 def _gen_data(args: argparse.Namespace) -> int:
-    from drol.data import default_data_dir
+    from drol.data import get_suite
     from drol.data.generate import dataset_name_for, generate_dataset
 
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    data_dir = Path(args.data_dir) if args.data_dir else get_suite("ogbench").default_data_dir()
     for path in generate_dataset(dataset_name_for(args.target), args.episodes, args.seed, data_dir,
                                  progress=not args.no_progress):
         print(path)
@@ -81,32 +96,23 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _data_status(task, data_dir: Path | None) -> str:
-    """Where a task's data stands: present, regenerable here, or download only."""
-    if task.suite == "toy":
-        return "built in"
-    if task.suite == "ogbench":
-        from drol.data import default_data_dir
-        from drol.data.generate import regenerable
-        from drol.data.ogbench import dataset_paths
+    """Where a task's data stands: built in, present, regenerable here, or download only."""
+    from drol.data import DataSettings, suite_of
 
-        if all(p.exists() for p in dataset_paths(task.name, data_dir or default_data_dir())):
-            return "present"
-        return "regenerable" if regenerable(task.name) else "download only"
-    from drol.data.d4rl import hdf5_path
-
-    return "present" if hdf5_path(task.name, data_dir).exists() else "download only"
+    return suite_of(task).data_status(task, DataSettings(data_dir=str(data_dir) if data_dir else None))
 
 
 def _tasks(args: argparse.Namespace) -> int:
+    from drol.methods import labels
     from drol.tasks import registry
 
     data_dir = Path(args.data_dir).expanduser() if args.data_dir else None
     rows = [{"task": t.name, "suite": t.suite, "family": t.family, "rep": "*" if t.representative else "",
              "steps": t.offline_steps, "episode_limit": t.episode_limit,
-             **{label: _hparam_summary(t, label) for label in ("DROL(16)", "DROL", "FQL")},
+             **{label: _hparam_summary(t, label) for label in labels()},
              "data": _data_status(t, data_dir)}
             for t in registry().values()
-            if (args.suite is None or t.suite == args.suite) and (args.family is None or t.family == args.family)]
+            if args.suite in (None, t.suite) and args.family in (None, t.family)]
     if not rows:
         print(f"no task matches suite={args.suite} family={args.family}", file=sys.stderr)
         return EXIT_USAGE
@@ -115,7 +121,12 @@ def _tasks(args: argparse.Namespace) -> int:
 
 
 def _hparam_summary(task, label: str) -> str:
-    values = task.method_overrides(label)
+    from drol.methods import get_label
+
+    try:
+        values = get_label(label)[1].resolve(task, "table3")
+    except KeyError:
+        return ""
     coef = values.get("bc_coef", values.get("alpha"))
     k = f", K={values['num_candidates']}" if "num_candidates" in values else ""
     return f"{coef:g}{k}"
@@ -146,16 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drol", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from drol.methods import labels, methods
+
     p = sub.add_parser("train", help="train one run (resumes if the output directory holds its checkpoint)")
-    p.add_argument("--method", required=True, help="drol or fql")
-    p.add_argument("--task", required=True, help="task name (see `drol tasks`), e.g. toy-bandit-v0")
+    p.add_argument("--method", help=f"the method to train: {', '.join(methods())}")
+    p.add_argument("--task", help="task name (see `drol tasks`), e.g. toy-bandit-v0")
     p.add_argument("--seed", type=int, default=0, help="seeds every RNG of the run (default 0)")
     p.add_argument("--label", default=None,
-                   help="method label whose task hyperparameters to use: DROL(16) (default for drol), "
-                        "DROL (family-tuned K), FQL")
+                   help=f"method label whose task hyperparameters to use: {', '.join(labels())} "
+                        "(default: the method's first label)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config field, e.g. --set num_candidates=4 --set steps=1000 (repeatable); "
                         "an unknown key lists the valid ones")
+    p.add_argument("--spec", default=None, metavar="JSON_OR_FILE",
+                   help="a resolved run (JSON object or file, as run.json's `spec`) instead of --method/--task/"
+                        "--seed/--label/--set and the data options; the workflow passes this")
     p.add_argument("--out", default=None,
                    help="run directory (default results/runs/<suite>/<task>/<method>-K<K>-<config hash>/seed<N>)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
@@ -164,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "else ~/.d4rl/datasets)")
     p.add_argument("--download", action="store_true",
                    help="let OGBench download a missing dataset (default: offline, a missing file is an error)")
-    p.add_argument("--d4rl-route", default="hdf5", help="D4RL data route: hdf5 (default), d4rl or minari")
+    p.add_argument("--d4rl-route", default="hdf5", choices=["hdf5", "d4rl", "minari"], help="D4RL data route")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
@@ -211,13 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `drol tasks | head` ends quietly
     args = build_parser().parse_args(argv)
-    from drol.data import DataError
-    from drol.tasks import UnknownName
-    from drol.train import RunConflict
+    from drol.errors import DataError, NoSpace, RunConflict, RunFileError, UnknownName
 
     try:
         return args.func(args)
-    except (UnknownName, DataError, RunConflict, ValueError) as err:
+    except (UnknownName, DataError, RunConflict, RunFileError, NoSpace, ValueError) as err:
         print(f"drol {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -1,4 +1,10 @@
-"""Typed run configuration: the training schedule, resolution of a (method, task, seed) into a run, run ids."""
+"""A run, resolved once: (method, label, task, seed) -> agent config, training config and data settings.
+
+`resolve_run` turns a method label and a task into a `RunSpec` with every value filled in; the spec is
+what `drol train` trains, what the workflow hands each job (`drol train --spec`), and what `run.json`
+records. `RunSpec.run_dir` is the one function that names run directories, so a run started by hand and
+the same run planned by the workflow land in the same directory.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +12,43 @@ import dataclasses
 import hashlib
 import json
 import typing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from baselines.fql import FQLAgent, FQLConfig
-from drol.agents.base import AgentConfig
-from drol.agents.drol import DROLAgent, DROLConfig
-from drol.tasks import HPARAMS_SOURCES, LABEL_METHOD, UnknownName, get_task
-
-AGENTS = {"drol": (DROLAgent, DROLConfig), "fql": (FQLAgent, FQLConfig)}
-METHODS = tuple(AGENTS)
-DEFAULT_LABEL = {"drol": "DROL(16)", "fql": "FQL"}
+from drol.data import DataSettings
+from drol.methods import Method, get_label, get_method
+from drol.ranges import bounded, check_ranges
+from drol.tasks import HPARAMS_SOURCES, UnknownName, get_task
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 1_000_000  # gradient updates; the task's paper length unless set (1M OGBench, 500k D4RL)
-    batch_size: int = 256  # transitions per update (paper Table 2)
-    eval_interval: int = 100_000  # updates between evaluations; also evaluated at step 1 and at the end
-    eval_episodes: int = 50  # episodes per evaluation, stepped together
-    log_interval: int = 5000  # updates between training-metric records (and the divergence check)
-    val_interval: int = 5000  # updates between validation-loss records, where a validation set exists
-    checkpoint_interval: int = 50_000  # updates between checkpoints (also written on SIGTERM/SIGINT)
-    snapshot_states: int = 4  # fixed dataset states whose candidate sets are kept at each evaluation
-    hparams_source: str = "table3"  # where a task's hyperparameters come from: "table3" or "script"
+    steps: int = bounded(1_000_000, minimum=1)  # gradient updates; the task's paper length unless set
+    batch_size: int = bounded(256, minimum=1)  # transitions per update (paper Table 2)
+    eval_interval: int = bounded(100_000, minimum=1)  # updates between evaluations; also at step 1 and the end
+    eval_episodes: int = bounded(50, minimum=1)  # episodes per evaluation, stepped together
+    log_interval: int = bounded(5000, minimum=1)  # updates between training-metric records (and divergence checks)
+    val_interval: int = bounded(5000, minimum=1)  # updates between validation-loss records, where a -val set exists
+    checkpoint_interval: int = bounded(50_000, minimum=1)  # updates between checkpoints (also on SIGTERM/SIGINT)
+    snapshot_states: int = bounded(4, minimum=1)  # dataset states whose candidate sets are kept at each evaluation
+    hparams_source: str = bounded("table3", choices=HPARAMS_SOURCES)  # a task's hyperparameters: Table 3 or script
+
+    def __post_init__(self):
+        check_ranges(self)
 
 
 @dataclass
 class RunSpec:
-    """Everything that determines a run's numbers, before its dataset is loaded."""
+    """Everything that determines a run, resolved once and carried (to the job, into run.json)."""
 
-    method: str
-    task: str
-    seed: int
-    agent: AgentConfig
-    train: TrainConfig
+    method: str  # registered method name (drol.methods), e.g. "drol"
+    label: str  # the method label it was resolved from, e.g. "DROL(16)"
+    task: str  # registered task name (drol.tasks)
+    seed: int  # seeds every RNG of the run
+    agent: typing.Any  # the method's config dataclass (an AgentConfig subclass)
+    train: TrainConfig  # schedule: updates, evaluations, logging, checkpoints
+    data: DataSettings = field(default_factory=DataSettings)  # where the data is and which data it is
+    labels: tuple[str, ...] = ()  # every label this configuration stands for (and workflow tags, e.g. runtime)
 
     def identity(self, dataset_fingerprint: str) -> dict:
         return {"method": self.method, "task": self.task, "seed": self.seed, "agent": asdict(self.agent),
@@ -49,12 +57,51 @@ class RunSpec:
     def run_id(self, dataset_fingerprint: str) -> str:
         return short_hash(self.identity(dataset_fingerprint))
 
-    def run_dir(self, root: Path, data: dict | None = None) -> Path:
+    def run_dir(self, root: Path | str) -> Path:
         """`root/<suite>/<task>/<method>-K<K>-<hash>/seed<N>`: readable, deterministic; the hash covers every
-        agent and training field and the `data` settings, so runs of other settings never share it."""
-        k = f"-K{self.agent.num_candidates}" if hasattr(self.agent, "num_candidates") else ""
-        digest = short_hash({"agent": asdict(self.agent), "train": asdict(self.train), "data": data or {}}, 8)
+        agent and training field and which data the run trains on (not where the files are), so runs of
+        other settings never share a directory and a hand-run equals the workflow's."""
+        method = get_method(self.method)
+        k = f"-K{getattr(self.agent, method.k_field)}" if method.has_k else ""
+        digest = short_hash({"agent": asdict(self.agent), "train": asdict(self.train),
+                             "data": self.data.identity(self.task)}, 8)
         return Path(root) / get_task(self.task).suite / self.task / f"{self.method}{k}-{digest}" / f"seed{self.seed}"
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "label": self.label, "labels": list(self.labels), "task": self.task,
+                "seed": self.seed, "agent": asdict(self.agent), "train": asdict(self.train),
+                "data": asdict(self.data)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunSpec:
+        """A spec written by `to_dict` (the workflow's --spec, run.json's `spec`); unknown keys are refused."""
+        try:
+            method = get_method(values["method"])
+            agent = _typed(method.config_class(), values["agent"], "agent")
+            train = _typed(TrainConfig, values["train"], "train")
+            data = _typed(DataSettings, values.get("data") or {}, "data")
+            get_label(values["label"], method.name)
+            get_task(values["task"])
+            seed = values["seed"]
+            if not isinstance(seed, int) or isinstance(seed, bool):
+                raise ValueError(f"run spec: seed must be an integer, got {seed!r}")
+            return cls(method.name, values["label"], values["task"], seed, agent, train, data,
+                       tuple(values.get("labels") or ()))
+        except KeyError as err:
+            if isinstance(err, UnknownName):
+                raise
+            raise ValueError(f"run spec: missing key {err.args[0]!r}; write specs with RunSpec.to_dict") from None
+
+
+def _typed(cls: type, values: dict, what: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"run spec: {what} must be an object, got {type(values).__name__}")
+    types = field_types(cls)
+    unknown = sorted(set(values) - set(types))
+    if unknown:
+        raise UnknownName(f"run spec: unknown {what} key {unknown[0]!r}; valid keys: {', '.join(sorted(types))}")
+    return cls(**{k: tuple(v) if typing.get_origin(types[k]) is tuple and isinstance(v, list) else v
+                  for k, v in values.items()})
 
 
 def short_hash(obj: dict, length: int = 12) -> str:
@@ -84,8 +131,7 @@ def field_types(cls: type) -> dict[str, type]:
 
 def parse_sets(pairs: list[str], method: str) -> dict[str, object]:
     """`key=value` strings -> typed overrides of the agent or training config; unknown keys name the valid ones."""
-    agent_types = field_types(AGENTS[method][1])
-    types = {**agent_types, **field_types(TrainConfig)}
+    types = {**field_types(get_method(method).config_class()), **field_types(TrainConfig)}
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -98,28 +144,52 @@ def parse_sets(pairs: list[str], method: str) -> dict[str, object]:
     return overrides
 
 
-def resolve_run(method: str, task_name: str, seed: int, overrides: dict | None = None,
-                label: str | None = None) -> RunSpec:
-    """The run of `method` on `task_name`: the task's hyperparameters for the method label, then overrides."""
-    if method not in AGENTS:
-        raise UnknownName(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+def _label_values(method: Method, label: str, task, source: str) -> dict:
+    return get_label(label, method.name)[1].resolve(task, source)
+
+
+def _agent_config(method: Method, task, label_values: dict, agent_over: dict):
+    config_cls = method.config_class()
+    values = {**task.agent_defaults, **label_values, **agent_over}
+    unknown = sorted(set(values) - set(field_types(config_cls)))
+    if unknown:
+        raise UnknownName(f"unknown config key {unknown[0]!r} for method {method.name}; valid keys: "
+                          f"{', '.join(sorted({*field_types(config_cls), *field_types(TrainConfig)}))}")
+    return config_cls(**values)
+
+
+def resolve_run(method_name: str, task_name: str, seed: int, overrides: dict | None = None,
+                label: str | None = None, data: DataSettings | None = None, tags: tuple[str, ...] = ()) -> RunSpec:
+    """The run of a method label on a task: the task's hyperparameters for the label, then overrides.
+
+    `labels` of the result are every label of the method whose resolution (with the same overrides) gives
+    this same configuration, then `tags`: the studies the workflow planned it for (K-sweep, runtime)."""
+    method = get_method(method_name)
     task = get_task(task_name)
-    label = label or DEFAULT_LABEL[method]
-    if LABEL_METHOD.get(label) != method:
-        raise UnknownName(f"method label {label!r} is not a {method} label; choose from "
-                          f"{', '.join(k for k, v in LABEL_METHOD.items() if v == method)}")
+    label = label or method.default_label
+    get_label(label, method.name)
     overrides = dict(overrides or {})
     train_keys = set(field_types(TrainConfig))
     train_over = {k: v for k, v in overrides.items() if k in train_keys}
+    agent_over = {k: v for k, v in overrides.items() if k not in train_keys}
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed {seed!r}: seeds are integers >= 0")
     train = TrainConfig(**{"steps": task.offline_steps, **task.train_defaults, **train_over})
-    if train.hparams_source not in HPARAMS_SOURCES:
-        raise UnknownName(f"unknown hparams_source {train.hparams_source!r}; choose from {', '.join(HPARAMS_SOURCES)}")
-    agent_cls, config_cls = AGENTS[method]
-    agent_values = task.method_overrides(label, train.hparams_source)
-    agent_values.update({k: v for k, v in overrides.items() if k not in train_keys})
-    agent_types = field_types(config_cls)
-    unknown = sorted(set(agent_values) - set(agent_types))
-    if unknown:
-        raise UnknownName(f"unknown config key {unknown[0]!r} for method {method}; "
-                          f"valid keys: {', '.join(sorted({*agent_types, *train_keys}))}")
-    return RunSpec(method, task.name, seed, config_cls(**agent_values), train)
+    agent = _agent_config(method, task, _label_values(method, label, task, train.hparams_source), agent_over)
+    return RunSpec(method.name, label, task.name, seed, agent, train, data or DataSettings(),
+                   _labels_of(method, task, train.hparams_source, agent, agent_over) + tuple(tags))
+
+
+def _labels_of(method: Method, task, source: str, agent, agent_over: dict) -> tuple[str, ...]:
+    """Labels whose values this configuration keeps: an override that changes a value a label sets (K of
+    DROL(16), say) makes the run a variant, not that label; other overrides (network width) do not."""
+    kept = []
+    for label in method.labels:
+        try:
+            values = _label_values(method, label.name, task, source)
+        except KeyError:  # the label has no values for this task
+            continue
+        if all(values[k] == v for k, v in agent_over.items() if k in values) and \
+                _agent_config(method, task, values, agent_over) == agent:
+            kept.append(label.name)
+    return tuple(kept)

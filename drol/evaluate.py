@@ -7,11 +7,13 @@ An environment here is a batched env: `reset(seed) -> obs (N, obs_dim)` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class BatchedEnv(Protocol):
@@ -45,6 +47,8 @@ def evaluate(policy: Callable[[torch.Tensor], torch.Tensor], env: BatchedEnv, se
     returns, lengths = np.zeros(n), np.zeros(n, np.int64)
     success = np.zeros(n, bool)
     while alive.size:
+        import torch
+
         with torch.no_grad():
             actions = policy(torch.as_tensor(obs[alive], device=device)).cpu().numpy()
         next_obs, reward, done, succ = env.step(actions, alive)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+
+from drol.errors import NoSpace
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -19,9 +22,20 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from collaborators on a shared cluster
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if _disk_full(err):
+            raise NoSpace(f"no space left on {path.parent} while writing {path.name}; free space and rerun "
+                          "(the previous file is intact)") from None
         raise
+
+
+def _disk_full(err: BaseException) -> bool:
+    """ENOSPC, also as torch.save reports it (a RuntimeError from its zip writer)."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("file write failed" in text or "No space left" in text)
 
 
 def write_json(path: Path, obj: dict) -> None:

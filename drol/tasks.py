@@ -14,16 +14,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
-METHOD_LABELS = ("DROL(16)", "DROL", "FQL")
-LABEL_METHOD = {"DROL(16)": "drol", "DROL": "drol", "FQL": "fql"}
-HPARAMS_SOURCES = ("table3", "script")
+from drol.errors import UnknownName
 
-# Episode limits of the environments (OGBench registers them per family; D4RL's per task, drol.data.d4rl).
-EPISODE_LIMITS = {
-    "antmaze-large-navigate": 1000, "antmaze-giant-navigate": 1000, "humanoidmaze-medium-navigate": 2000,
-    "humanoidmaze-large-navigate": 2000, "antsoccer-arena-navigate": 1000, "cube-single-play": 200,
-    "cube-double-play": 500, "scene-play": 750, "puzzle-3x3-play": 500, "puzzle-4x4-play": 500, "toy": 1,
-}
+HPARAMS_SOURCES = ("table3", "script")
 
 TOY_TASK = "toy-bandit-v0"
 
@@ -38,23 +31,27 @@ class Task:
     hparams: dict = field(default_factory=dict)  # method label -> {source name -> config overrides}
     provenance: dict = field(default_factory=dict)  # method label -> where the values come from
     train_defaults: dict = field(default_factory=dict)  # training-config defaults of this task
+    agent_defaults: dict = field(default_factory=dict)  # agent-config defaults of this task, under any label's values
 
     @property
     def scorer(self) -> str:
-        return "normalized_return" if self.suite == "d4rl" else "success"
+        """How evaluation episodes are scored: "success" or "normalized_return" (the suite's)."""
+        from drol.data import get_suite
+
+        return get_suite(self.suite).scorer_name
 
     @property
     def episode_limit(self) -> int:
-        if self.suite == "d4rl":
-            from drol.data.d4rl import episode_limit
+        """Environment steps per evaluation episode (OGBench's per family, D4RL's per task)."""
+        from drol.data import get_suite
 
-            return episode_limit(self.name)
-        return EPISODE_LIMITS[self.family]
+        return get_suite(self.suite).episode_limit(self)
 
     def method_overrides(self, label: str, hparams_source: str = "table3") -> dict:
-        """Agent-config values of a method label (DROL(16), DROL, FQL) for this task."""
+        """Agent-config values of a method label (DROL(16), DROL, FQL) for this task, from hparams.csv."""
         if label not in self.hparams:
-            raise KeyError(f"unknown method label {label!r}; choose from {', '.join(self.hparams)}")
+            raise UnknownName(f"task {self.name} has no hyperparameters for label {label!r} in hparams.csv; "
+                              f"it has {', '.join(self.hparams)}")
         by_source = self.hparams[label]
         return dict(by_source.get(hparams_source, by_source["table3"]))
 
@@ -75,11 +72,11 @@ def _toy_task() -> Task:
     small_nets = {"actor_hidden_dims": (128, 128, 128), "value_hidden_dims": (128, 128, 128)}
     return Task(
         name=TOY_TASK, suite="toy", family="toy", representative=True, offline_steps=2000,
-        hparams={"DROL(16)": {"table3": {**drol, **small_nets, "num_candidates": 16}},
-                 "DROL": {"table3": {**drol, **small_nets, "num_candidates": 4}},
-                 "FQL": {"table3": {"alpha": 10.0, "discount": 0.99, "q_agg": "mean",
-                                    "normalize_q_loss": False, **small_nets}}},
-        provenance={label: "toy task (ours): K=M=4 for DROL" for label in METHOD_LABELS},
+        hparams={"DROL(16)": {"table3": {**drol, "num_candidates": 16}},
+                 "DROL": {"table3": {**drol, "num_candidates": 4}},
+                 "FQL": {"table3": {"alpha": 10.0, "discount": 0.99, "q_agg": "mean", "normalize_q_loss": False}}},
+        agent_defaults=small_nets,
+        provenance={label: "toy task (ours): K=M=4 for DROL" for label in ("DROL(16)", "DROL", "FQL")},
         train_defaults={"eval_interval": 500, "eval_episodes": 1000, "log_interval": 100,
                         "val_interval": 500, "checkpoint_interval": 1000},
     )
@@ -109,13 +106,6 @@ def registry() -> dict[str, Task]:
     toy = _toy_task()
     tasks[toy.name] = toy
     return tasks
-
-
-class UnknownName(KeyError):
-    """An unknown task, method or config key: the message names it and the valid choices."""
-
-    def __str__(self) -> str:
-        return self.args[0]
 
 
 def get_task(name: str) -> Task:

@@ -15,7 +15,6 @@ evaluation draws from its own seeded generators.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import random
@@ -34,17 +33,24 @@ from tqdm import tqdm
 
 from drol.agents.base import OneStepAgent
 from drol.bench import device_name, time_calls
-from drol.config import AGENTS, RunSpec
+from drol.config import RunSpec
 from drol.data import TaskData, load_task_data
+from drol.errors import RunConflict
 from drol.evaluate import evaluate
 from drol.io import atomic_write, write_json, write_parquet
+from drol.methods import get_method
+from drol.rundir import (
+    RunLock,
+    incomplete_results,
+    load_checkpoint,
+    read_run_json,
+    remove_results,
+    remove_stale_temporaries,
+)
 from drol.tasks import get_task
 
-FQL_SNAPSHOT_SAMPLES = 16  # FQL has no K: its snapshot holds this many samples of its policy
-
-
-class RunConflict(Exception):
-    """The output directory holds a different run."""
+ENDED = ("finished", "diverged")
+SNAPSHOT_SAMPLES = 16  # a method without K: its snapshot holds this many samples of its policy
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -70,9 +76,9 @@ def derived_seed(*parts: int) -> int:
 
 class Trainer:
     def __init__(self, spec: RunSpec, out_dir: Path, device: str | None = None, progress: bool = True,
-                 should_stop: Callable[[int], bool] | None = None, data_options: dict | None = None):
+                 should_stop: Callable[[int], bool] | None = None):
         self.spec, self.out_dir, self.progress = spec, Path(out_dir), progress
-        self.data_options = data_options or {}  # data_dir, offline, d4rl_route (see load_task_data)
+        self.method = get_method(spec.method)
         self.eval_env = None
         self.device = resolve_device(device)
         self.task = get_task(spec.task)
@@ -85,15 +91,14 @@ class Trainer:
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
-        agent_cls, _ = AGENTS[self.spec.method]
-        self.agent: OneStepAgent = agent_cls(data.train.obs_dim, data.train.action_dim, self.spec.agent)
+        self.agent: OneStepAgent = self.method.agent_class()(data.train.obs_dim, data.train.action_dim, self.spec.agent)
         self.agent.to(self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.val_generator = torch.Generator(device=self.device).manual_seed(derived_seed(seed, 1))
         n = len(data.train)
         idx = torch.linspace(0, n - 1, self.spec.train.snapshot_states).long().to(self.device)
         self.snapshot_obs = data.train.tensors["observations"][idx]
-        samples = getattr(self.spec.agent, "num_candidates", FQL_SNAPSHOT_SAMPLES)
+        samples = getattr(self.spec.agent, self.method.k_field) if self.method.has_k else SNAPSHOT_SAMPLES
         latent_gen = torch.Generator(device=self.device).manual_seed(derived_seed(seed, 2))
         self.snapshot_latents = self.agent.sample_latents((len(idx), samples), latent_gen)
         self.step = 0
@@ -144,9 +149,11 @@ class Trainer:
         return float(frame["score"].mean())
 
     def _run_json(self, data: TaskData, status: str, **extra) -> dict:
-        return {"run_id": self.run_id, "method": self.spec.method, "task": self.spec.task,
+        return {"run_id": self.run_id, "method": self.spec.method, "label": self.spec.label,
+                "labels": list(self.spec.labels), "task": self.spec.task,
                 "suite": self.task.suite, "family": self.task.family, "seed": self.spec.seed,
                 "config": {"agent": asdict(self.spec.agent), "train": asdict(self.spec.train)},
+                "spec": self.spec.to_dict(),
                 "status": status, "step": self.step, "steps": self.spec.train.steps,
                 "device": device_name(self.device), "versions": package_versions(),
                 "dataset": {"fingerprint": data.train.fingerprint, "route": data.route, "size": len(data.train),
@@ -171,27 +178,51 @@ class Trainer:
             "wall_time_s": t["wall_seconds"], "updates_timed": t["updates_timed"]})
         write_json(out / "run.json", self._run_json(data, status, **extra))
 
-    def _save_checkpoint(self) -> None:
+    def _save_checkpoint(self, data: TaskData) -> None:
         atomic_write(self.out_dir / "checkpoint.pt", lambda tmp: torch.save(self._checkpoint_state(), tmp))
+        # run.json follows the checkpoint, so a killed run reports the step it will resume from.
+        write_json(self.out_dir / "run.json", self._run_json(data, "running"))
 
     # Loop
     def run(self) -> str:
         """Train (or resume) to the end; returns the final status: finished, diverged or interrupted."""
-        data = load_task_data(self.task, self.device, **self.data_options)  # before any file is written
+        _check_out_dir(self.out_dir)
+        data = load_task_data(self.task, self.device, self.spec.data)  # before any file is written
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.run_id = self.spec.run_id(data.train.fingerprint)
+        with RunLock(self.out_dir):
+            remove_stale_temporaries(self.out_dir)
+            return self._run_locked(data)
+
+    def _run_locked(self, data: TaskData) -> str:
         run_json = self.out_dir / "run.json"
-        if run_json.exists():
-            previous = json.loads(run_json.read_text())
-            if previous.get("run_id") != self.run_id:
-                raise RunConflict(f"{self.out_dir} holds run {previous.get('run_id')} of another configuration "
-                                  f"(this one is {self.run_id}); choose another --out or delete that directory")
-            if previous["status"] in ("finished", "diverged"):
-                return previous["status"]
+        previous = read_run_json(run_json)
+        if previous is not None and previous.get("run_id") != self.run_id:
+            raise RunConflict(f"{self.out_dir} holds run {previous.get('run_id')} of another configuration "
+                              f"(this one is {self.run_id}); choose another --out or delete that directory")
         self._build(data)
         checkpoint = self.out_dir / "checkpoint.pt"
+        if previous is not None and previous["status"] in ENDED:
+            missing = incomplete_results(self.out_dir, previous)
+            if missing is None:
+                if previous.get("labels") != list(self.spec.labels):  # a study now includes it: relabel only
+                    write_json(run_json, {**previous, "labels": list(self.spec.labels), "spec": self.spec.to_dict()})
+                return previous["status"]
+            if previous.get("labels") != list(self.spec.labels) and checkpoint.exists():
+                # Snakemake reran the job because only its labels changed (it deletes the outputs first):
+                # the final checkpoint holds every record, so the results are written again, not retrained.
+                self._restore(load_checkpoint(checkpoint, self.device))
+                self._write_outputs(data, previous["status"],
+                                    **({"diverged_at_step": self.step} if previous["status"] == "diverged" else {}))
+                return previous["status"]
+            # A forced rerun (or results removed by hand): train again from step 0; the old final
+            # checkpoint is replaced by the new run's.
+            print(f"{self.out_dir}: run.json says {previous['status']} but {missing}: training again from step 0",
+                  file=sys.stderr)
+            checkpoint.unlink(missing_ok=True)
+            remove_results(self.out_dir)
         if checkpoint.exists():  # also when a workflow removed the outputs of an interrupted job
-            state = torch.load(checkpoint, map_location=self.device, weights_only=False)
+            state = load_checkpoint(checkpoint, self.device)
             if state["run_id"] != self.run_id:
                 raise RunConflict(f"{checkpoint} belongs to run {state['run_id']}, not {self.run_id}; "
                                   "delete it or choose another --out")
@@ -251,7 +282,7 @@ class Trainer:
                 bar.set_postfix(score=f"{score:.1f}")
             if checkpoint_now or stop:
                 self.timing["wall_seconds"] = wall_before + time.perf_counter() - wall_start
-                self._save_checkpoint()
+                self._save_checkpoint(data)
             if stop:
                 status = "interrupted"
                 break
@@ -268,11 +299,20 @@ class Trainer:
             # never mistakes an interrupted run for a finished one.
             write_json(self.out_dir / "run.json", self._run_json(data, status))
             return status
-        self._save_checkpoint()
+        atomic_write(self.out_dir / "checkpoint.pt", lambda tmp: torch.save(self._checkpoint_state(), tmp))
         self._write_outputs(data, status, **({"diverged_at_step": self.step} if status == "diverged" else {}))
         return status
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """The run directory can be created and written, before any work: one line naming it otherwise."""
+    existing = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise RunConflict(f"--out {out_dir}: {existing} is a file, not a directory; choose another --out")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise RunConflict(f"--out {out_dir}: {existing} is not writable; choose a directory you can write")
+
+
 def train(spec: RunSpec, out_dir: Path | str, device: str | None = None, progress: bool = True,
-          should_stop: Callable[[int], bool] | None = None, data_options: dict | None = None) -> str:
-    return Trainer(spec, Path(out_dir), device, progress, should_stop, data_options).run()
+          should_stop: Callable[[int], bool] | None = None) -> str:
+    return Trainer(spec, Path(out_dir), device, progress, should_stop).run()

@@ -63,7 +63,8 @@ def write_run_dir(root, spec, *, fingerprint: str, status: str = "finished", ste
     task = get_task(spec.task)
     run_dir = spec.run_dir(root)
     run_dir.mkdir(parents=True)
-    run = {"run_id": spec.run_id(fingerprint), "method": spec.method, "task": spec.task, "suite": task.suite,
+    run = {"run_id": spec.run_id(fingerprint), "method": spec.method, "label": spec.label,
+           "labels": list(spec.labels), "spec": spec.to_dict(), "task": spec.task, "suite": task.suite,
            "family": task.family, "seed": spec.seed,
            "config": {"agent": asdict(spec.agent), "train": asdict(spec.train)}, "status": status,
            "step": spec.train.steps if step is None else step, "steps": spec.train.steps, "device": "cpu (test)",

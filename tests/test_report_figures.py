@@ -31,9 +31,10 @@ TOY = ToyBandit()
 
 
 def write_run(root: Path, method: str, task: str, seed: int, label: str | None = None, sets=(),
-              steps: int = STEPS, ms_per_update: float = 10.0) -> dict:
-    """A finished run directory as `drol train` writes it (run.json, evals, train metrics, snapshots, timing)."""
-    spec = resolve_run(method, task, seed, parse_sets([f"steps={steps}", *sets], method), label)
+              steps: int = STEPS, ms_per_update: float = 10.0, tags=()) -> dict:
+    """A finished run directory as `drol train` writes it (run.json, evals, train metrics, snapshots, timing);
+    `tags`: the studies the workflow planned it for (K-sweep, runtime)."""
+    spec = resolve_run(method, task, seed, parse_sets([f"steps={steps}", *sets], method), label, tags=tuple(tags))
     toy = task == TOY_TASK
     k = getattr(spec.agent, "num_candidates", 16)
     action_dim = 2 if toy else 5

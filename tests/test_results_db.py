@@ -11,7 +11,7 @@ import os
 import statistics
 import struct
 import subprocess
-from dataclasses import asdict
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -21,13 +21,13 @@ import pytest
 from conftest import write_run_dir
 
 from drol.config import parse_sets, resolve_run
+from drol.methods import K_SWEEP
 from drol.results.cli import add_commands
 from drol.results.db import (
     PAPER_FAMILY,
     TABLES,
     ResultsError,
     build_database,
-    derive_labels,
     find_run_dirs,
     query,
 )
@@ -53,9 +53,9 @@ SNAPSHOT_STATES, SNAPSHOT_CANDIDATES = 2, 3
 
 def write_run(root: Path, method: str, task: str, seed: int, label: str | None = None, sets=(),
               final_successes: int | None = None, status: str = "finished", eval_steps=EVAL_STEPS,
-              ms_per_update: float = 10.0) -> dict:
+              ms_per_update: float = 10.0, tags=()) -> dict:
     """A run directory as `drol train` writes it, with known evaluation numbers. Returns its run.json."""
-    spec = resolve_run(method, task, seed, parse_sets([f"steps={STEPS}", *sets], method), label)
+    spec = resolve_run(method, task, seed, parse_sets([f"steps={STEPS}", *sets], method), label, tags=tags)
     last = eval_steps[-1] if eval_steps else 0
     rows, metrics, snaps = [], [], []
     for step in eval_steps:
@@ -83,14 +83,17 @@ def fabricated(tmp_path_factory):
     for (task, label), successes in FINAL_SUCCESSES.items():
         for seed, wins in enumerate(successes):
             ms = {0: 10.0, 1: 20.0, 2: 60.0}[seed]
-            runs[task, label, seed] = write_run(root, "drol", task, seed, label, final_successes=wins, ms_per_update=ms)
-    runs["single"] = write_run(root, "drol", SINGLE, 0, "DROL(16)", final_successes=3)
+            runs[task, label, seed] = write_run(root, "drol", task, seed, label, final_successes=wins, ms_per_update=ms,
+                                                tags=[K_SWEEP])
+    runs["single"] = write_run(root, "drol", SINGLE, 0, "DROL(16)", final_successes=3, tags=[K_SWEEP])
     for seed in (0, 1):
-        runs["k4", seed] = write_run(root, "drol", T1, seed, sets=["num_candidates=4"], final_successes=2 + seed)
+        runs["k4", seed] = write_run(root, "drol", T1, seed, sets=["num_candidates=4"], final_successes=2 + seed,
+                                     tags=[K_SWEEP])
     runs["unlabelled"] = write_run(root, "drol", T1, 0, sets=["bc_coef=1"], final_successes=4)
     runs["fql"] = write_run(root, "fql", T1, 0, final_successes=1)
     runs["running"] = write_run(root, "fql", T2, 1, status="running", eval_steps=())
-    runs["interrupted"] = write_run(root, "drol", T2, 3, "DROL(16)", status="interrupted", eval_steps=(1, 50))
+    runs["interrupted"] = write_run(root, "drol", T2, 3, "DROL(16)", status="interrupted", eval_steps=(1, 50),
+                                    tags=[K_SWEEP])
     db = root.parent / f"{root.name}.duckdb"
     counts = build_database(find_run_dirs([root]), db)
     return {"root": root, "db": db, "runs": runs, "counts": counts}
@@ -118,7 +121,8 @@ def test_row_counts_per_table(fabricated):
     evals = ended * len(EVAL_STEPS) + 2  # the interrupted one has 2, the running one none
     assert counts == {
         "tasks": len(registry()), "hparams": len(registry_csv("hparams.csv")) + 8 + 3,  # + script rows + toy
-        "runs": 19, "run_labels": 12 * 2 + 3 + 2 + 0 + 1 + 1 + 2,  # see test_labels_are_derived_from_run_json
+        "methods": 3,  # FQL, DROL(16), DROL
+        "runs": 19, "run_labels": 12 * 2 + 3 + 2 + 0 + 1 + 1 + 2,  # see test_labels_are_read_from_run_json
         "evaluations": evals * EPISODES, "train_metrics": evals * len(METRIC_NAMES),
         "timings": n_runs - 1, "snapshots": evals * SNAPSHOT_STATES * SNAPSHOT_CANDIDATES,
         "snapshot_states": n_runs * SNAPSHOT_STATES,
@@ -175,34 +179,42 @@ def test_reference_tables_and_family_mapping(fabricated):
 
 
 # Labels
-def test_labels_are_derived_from_run_json(fabricated):
+def test_labels_are_read_from_run_json(fabricated):
     db, runs = fabricated["db"], fabricated["runs"]
 
     def labels(key):
         return [label for (label,) in rows(db, "SELECT label FROM run_labels WHERE run_id = ? ORDER BY label",
                                            [runs[key]["run_id"]])]
 
+    for key, run in runs.items():
+        assert labels(key) == sorted(run["labels"]), key
     assert labels((T1, "DROL(16)", 0)) == ["DROL(16)", "K-sweep"]
-    assert labels((T1, "DROL", 0)) == ["DROL", "K-sweep"]  # K=64 with DROL(16)'s other values: also in the sweep
+    assert labels((T1, "DROL", 0)) == ["DROL", "K-sweep"]
     assert labels("single") == ["DROL", "DROL(16)", "K-sweep"]  # cube-single's tuned K is 16
-    assert labels(("k4", 0)) == ["K-sweep"]
+    assert labels(("k4", 0)) == ["K-sweep"]  # K = 4 overrides DROL(16)'s K: a sweep variant, not DROL(16)
     assert labels("unlabelled") == []
     assert labels("fql") == ["FQL"]
     assert labels("running") == ["FQL"] and labels("interrupted") == ["DROL(16)", "K-sweep"]
 
 
-def test_labels_follow_hparams_source_and_ignore_training_length():
-    def run_json(method, task, label=None, sets=()):
-        spec = resolve_run(method, task, 0, parse_sets(list(sets), method), label)
-        return {"method": method, "task": task, "config": {"agent": asdict(spec.agent), "train": asdict(spec.train)}}
+def test_resolved_labels_follow_hparams_source_and_ignore_training_length():
+    def labels(method, task, label=None, sets=()):
+        return resolve_run(method, task, 0, parse_sets(list(sets), method), label).labels
 
     # antmaze-large-play-v2: Table 3 gives DROL(16) and DROL (0.03, 16); the released script DROL(16) (0.1, 16).
-    assert derive_labels(run_json("drol", "antmaze-large-play-v2")) == ["DROL(16)", "DROL", "K-sweep"]
-    script = run_json("drol", "antmaze-large-play-v2", sets=["hparams_source=script"])
-    assert script["config"]["agent"]["bc_coef"] == 0.1 and derive_labels(script) == ["DROL(16)", "K-sweep"]
-    assert derive_labels(run_json("fql", T1, sets=["steps=7"])) == ["FQL"]
-    assert derive_labels(run_json("drol", T1, sets=["actor_hidden_dims=16,16"])) == []
-    assert derive_labels({**run_json("fql", T1), "task": "no-such-task"}) == []
+    assert labels("drol", "antmaze-large-play-v2") == ("DROL(16)", "DROL")
+    assert labels("drol", "antmaze-large-play-v2", sets=["hparams_source=script"]) == ("DROL(16)",)
+    assert labels("fql", T1, sets=["steps=7"]) == ("FQL",)
+    assert labels("fql", T1, sets=["alpha=1"]) == ()  # alpha is what FQL sets per task
+    assert labels("drol", T1, sets=["actor_hidden_dims=16,16"]) == ("DROL(16)",)  # a width, not a label value
+
+
+def test_build_db_does_not_import_torch(fabricated, tmp_path):
+    code = ("import sys; from drol.results.cli import add_commands; from drol.cli import main; "
+            f"rc = main(['build-db', {str(fabricated['root'])!r}, '--out', {str(tmp_path / 'x.duckdb')!r}]); "
+            "assert rc == 0, rc; assert 'torch' not in sys.modules, 'torch imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 # Score rules
@@ -410,7 +422,7 @@ def _two_real_toy_runs(tmp_path, train):
     assert counts["runs"] == 2 and counts["evaluations"] == 2 * 3 * 20 and counts["timings"] == 2
     assert counts["snapshots"] == 3 * 2 * (16 + 4) and counts["snapshot_states"] == 2 * 2
     assert rows(db, "SELECT K, list(label ORDER BY label) FROM runs JOIN run_labels USING (run_id) GROUP BY K "
-                    "ORDER BY K") == [(4, ["DROL", "K-sweep"]), (16, ["DROL(16)", "K-sweep"])]
+                    "ORDER BY K") == [(4, ["DROL"]), (16, ["DROL(16)"])]
     final = rows(db, "SELECT final_step, score FROM final_scores ORDER BY K")
     assert [step for step, _ in final] == [40, 40]
     for label, K in (("DROL", 4), ("DROL(16)", 16)):

@@ -81,8 +81,8 @@ def test_finished_run_is_not_retrained(tmp_path):
 def test_nonfinite_loss_ends_run_as_diverged(tmp_path, monkeypatch, capsys):
     real_load = drol.train.load_task_data
 
-    def poisoned(task, device, **options):
-        data = real_load(task, device, **options)
+    def poisoned(task, device, settings=None, **options):
+        data = real_load(task, device, settings, **options)
         data.train.tensors["rewards"][::7] = float("nan")
         return TaskData(data.train, data.val, data.make_env, data.route, data.scorer)
 
@@ -95,7 +95,7 @@ def test_nonfinite_loss_ends_run_as_diverged(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("args, names", [
-    (["--method", "sac", "--task", TOY_TASK], ["'sac'", "drol, fql"]),
+    (["--method", "sac", "--task", TOY_TASK], ["'sac'", "fql, drol"]),
     (["--method", "drol", "--task", "cube-single-play-v9"], ["cube-single-play-v9", "drol tasks"]),
     (["--method", "drol", "--task", TOY_TASK, "--set", "num_candidate=4"], ["num_candidate", "num_candidates"]),
     (["--method", "fql", "--task", TOY_TASK, "--set", "bc_coef=1"], ["bc_coef", "alpha"]),
@@ -124,9 +124,9 @@ def test_tasks_lists_registry(capsys):
 
 def test_toy_routing_spreads_with_k_equal_m_and_collapses_with_k_one():
     """Prop. 4.1 on the toy task: BC-dominated training, K = M covers every mode, K = 1 regresses to the mean."""
-    from drol.config import AGENTS
     from drol.data import load_task_data
     from drol.data.toy import ToyBandit
+    from drol.methods import get_method
     from drol.tasks import get_task
 
     bandit = ToyBandit()
@@ -137,7 +137,7 @@ def test_toy_routing_spreads_with_k_equal_m_and_collapses_with_k_one():
         spec = resolve_run("drol", TOY_TASK, 0, {"num_candidates": k, "bc_coef": 100.0,
                                                  "actor_hidden_dims": (64, 64, 64), "value_hidden_dims": (64, 64, 64)})
         torch.manual_seed(0)
-        agent = AGENTS["drol"][0](2, 2, spec.agent)
+        agent = get_method("drol").agent_class()(2, 2, spec.agent)
         g = torch.Generator().manual_seed(0)
         for _ in range(1000):
             agent.update(data.train.sample(256, g), agent.sample_draws(256, g))

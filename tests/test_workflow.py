@@ -1,6 +1,7 @@
 """The Snakemake workflow on small toy configs: exact job lists of dry runs, schema errors, a real run."""
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-TOY = yaml.safe_load((REPO / "tests/configs/toy.yaml").read_text())
+TOY = yaml.safe_load((REPO / ".test/config/toy.yaml").read_text())
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 pytestmark = pytest.mark.skipif(
@@ -20,11 +21,17 @@ pytestmark = pytest.mark.skipif(
     reason="snakemake is not installed")
 
 
+def copy_workflow(dest: Path) -> Path:
+    """The workflow as a user's clone has it: Snakefile, workflow/ and the profiles Snakemake loads."""
+    shutil.copy(REPO / "Snakefile", dest)
+    shutil.copytree(REPO / "workflow", dest / "workflow")
+    shutil.copytree(REPO / "profiles", dest / "profiles")
+    return dest
+
+
 @pytest.fixture
 def workdir(tmp_path):
-    shutil.copy(REPO / "Snakefile", tmp_path)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
-    return tmp_path
+    return copy_workflow(tmp_path)
 
 
 def job_env():
@@ -55,6 +62,27 @@ def test_dry_run_plans_one_job_per_distinct_configuration(workdir):
     # DROL(16) and the K-sweep's K=16 are one configuration: 3 jobs, not 4.
     assert len(jobs["train"]) == 3 and jobs["build_db"] == ["results.duckdb"]
     assert sum("/drol-K16-" in d for d in jobs["train"]) == 1 and sum("/drol-K1-" in d for d in jobs["train"]) == 1
+
+
+def test_plain_dry_run_loads_the_default_profile(workdir):
+    """`snakemake -n` with no profile flag uses profiles/default (one thread per training job, rerun-incomplete)."""
+    result = snakemake(workdir, TOY, "--dry-run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "Using workflow specific profile profiles/default" in output, output[:2000]
+
+
+def test_a_run_trained_by_hand_is_not_trained_again_by_the_workflow(workdir):
+    """`drol train` by hand (no --out) and the workflow resolve the same run into the same directory."""
+    sets = [f"{k}={','.join(map(str, v))}" if isinstance(v, list) else f"{k}={v}" for k, v in TOY["training"].items()]
+    cmd = [str(Path(sys.executable).parent / "drol"), "train", "--method", "drol", "--task", "toy-bandit-v0",
+           "--seed", "0", "--no-progress", *[arg for s in sets for arg in ("--set", s)]]
+    by_hand = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=job_env(), timeout=300)
+    assert by_hand.returncode == 0, by_hand.stderr[-2000:]
+    run_dir = by_hand.stdout.split("finished: ")[1].strip()
+    jobs = planned_jobs(workdir, TOY)
+    assert len(jobs["train"]) == 2 and run_dir not in jobs["train"], (run_dir, jobs["train"])
+    assert json.loads((workdir / run_dir / "run.json").read_text())["labels"] == ["DROL(16)"]
 
 
 @pytest.mark.parametrize("change, words", [
@@ -133,7 +161,7 @@ def test_toy_workflow_runs_as_slurm_jobs(workdir):
     subprocess.run(["bash", str(SLURM_SCRIPTS / "start-slurm.sh")], check=True, timeout=900, capture_output=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(TOY))
     # The project's SLURM profile, with this one-node test cluster's partition and no GPU.
-    cmd = ["timeout", "-k", "10", "900", *SNAKEMAKE, "--workflow-profile", "workflow/profiles/slurm",
+    cmd = ["timeout", "-k", "10", "900", *SNAKEMAKE, "--workflow-profile", "profiles/slurm",
            "--configfile", "config.yaml", "--jobs", "2", "--slurm-init-seconds-before-status-checks", "2",
            "--default-resources", "slurm_partition=debug", "runtime=5", "mem_mb=500", "cpus_per_task=1",
            "--set-resources", "train:gpu=0", "train:runtime=10", "train:mem_mb=1500", "train:cpus_per_task=1",
@@ -178,8 +206,7 @@ def test_killed_workflow_resumes_to_the_same_database(tmp_path, signum):
     for name in ("whole", "killed"):
         dirs[name] = tmp_path / name
         dirs[name].mkdir()
-        shutil.copy(REPO / "Snakefile", dirs[name])
-        shutil.copytree(REPO / "workflow", dirs[name] / "workflow")
+        copy_workflow(dirs[name])
     assert snakemake(dirs["whole"], config).returncode == 0
 
     killed = dirs["killed"]

@@ -1,1 +1,1 @@
-"""Agents: DROL here, FQL in `baselines/`; both subclass `base.OneStepAgent` (registry: drol.config.AGENTS)."""
+"""Agents: DROL here, FQL in `baselines/`; both subclass `base.OneStepAgent` (registry: drol.methods)."""

@@ -15,20 +15,24 @@ import torch
 from torch import nn
 
 from drol.nets import Critic
+from drol.ranges import bounded, check_ranges
 
 Batch = dict[str, torch.Tensor]
 
 
 @dataclass
 class AgentConfig:
-    lr: float = 3e-4  # Adam learning rate, shared by actor and critic (paper Table 2)
-    discount: float = 0.99  # gamma; 0.995 on the long-horizon OGBench families (Table 3)
-    tau: float = 0.005  # Polyak rate of the target critic
-    q_agg: str = "mean"  # aggregation of the target ensemble in the TD target: "mean" or "min"
-    actor_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)  # actor MLP widths (no LayerNorm)
-    value_hidden_dims: tuple[int, ...] = (512, 512, 512, 512)  # critic MLP widths
-    num_qs: int = 2  # critic ensemble size
+    lr: float = bounded(3e-4, exclusive_minimum=0)  # Adam learning rate, shared by actor and critic (Table 2)
+    discount: float = bounded(0.99, minimum=0, maximum=1)  # gamma; 0.995 on long-horizon OGBench families
+    tau: float = bounded(0.005, minimum=0, maximum=1)  # Polyak rate of the target critic
+    q_agg: str = bounded("mean", choices=("mean", "min"))  # aggregation of the target ensemble in the TD target
+    actor_hidden_dims: tuple[int, ...] = bounded((512, 512, 512, 512), minimum=1)  # actor MLP widths (no LayerNorm)
+    value_hidden_dims: tuple[int, ...] = bounded((512, 512, 512, 512), minimum=1)  # critic MLP widths
+    num_qs: int = bounded(2, minimum=1)  # critic ensemble size
     layer_norm: bool = True  # LayerNorm after each hidden activation of the critic
+
+    def __post_init__(self):
+        check_ranges(self)
 
 
 def aggregate(qs: torch.Tensor, how: str) -> torch.Tensor:
@@ -49,9 +53,6 @@ class OneStepAgent(nn.Module):
 
     def __init__(self, obs_dim: int, action_dim: int, config: AgentConfig):
         super().__init__()
-        for name in ("q_agg", "actor_q_agg"):
-            if getattr(config, name, "mean") not in ("mean", "min"):
-                raise ValueError(f"{name} must be 'mean' or 'min', got {getattr(config, name)!r}")
         self.obs_dim, self.action_dim, self.config = obs_dim, action_dim, config
         self.critic = Critic(obs_dim, action_dim, config.value_hidden_dims, config.num_qs, config.layer_norm)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)

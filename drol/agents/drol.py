@@ -20,25 +20,95 @@ import torch
 
 from drol.agents.base import AgentConfig, Batch, OneStepAgent, aggregate, q_improvement_loss
 from drol.nets import Actor
+from drol.ranges import bounded
 
 CPU_BLOCK_ROWS = 1024
 
 
 @dataclass
 class DROLConfig(AgentConfig):
-    num_candidates: int = 16  # K, candidates per state during training (the paper's DROL(16) default)
-    bc_coef: float = 1.0  # weight of the routed BC loss; the paper's alpha in Table 3 (set per task)
+    num_candidates: int = bounded(16, minimum=1)  # K, candidates per state in training (DROL(16)'s default)
+    bc_coef: float = bounded(1.0, minimum=0)  # weight of the routed BC loss; the paper's alpha in Table 3 (per task)
     normalize_q_loss: bool = True  # divide the Q term by stop_grad(mean |Q|), floored at 1e-6
-    actor_q_agg: str = "min"  # ensemble aggregation of Q at the winner: "min" (reference) or "mean"
+    actor_q_agg: str = bounded("min", choices=("mean", "min"))  # ensemble aggregation of Q at the winner
 
 
 def sample_ball(shape: tuple[int, ...], dim: int, radius: float, generator: torch.Generator,
                 device: torch.device | str = "cpu") -> torch.Tensor:
-    """Uniform samples from the `dim`-ball of `radius`: Gaussian direction, radius R * u^(1/dim)."""
-    direction = torch.randn(*shape, dim, generator=generator, device=device)
-    direction = direction / torch.linalg.vector_norm(direction, dim=-1, keepdim=True)
+    """Uniform samples from the `dim`-ball of `radius`: Gaussian direction, radius R * u^(1/dim).
+
+    The draws (one randn, then one rand) are the same as ever; `ball_from_draws` turns them into latents
+    with operations whose result does not depend on the thread count, the tensor's size or how torch
+    splits it into vectorised chunks, and every latent lies inside the ball (see there)."""
+    gauss = torch.randn(*shape, dim, generator=generator, device=device)
     u = torch.rand(*shape, 1, generator=generator, device=device)
-    return direction * (radius * u.pow(1.0 / dim))
+    return ball_from_draws(gauss, u, radius)
+
+
+def ball_from_draws(gauss: torch.Tensor, u: torch.Tensor, radius: float) -> torch.Tensor:
+    """(..., dim) standard normal and (..., 1) uniform [0, 1) float32 draws -> (..., dim) latents, exactly.
+
+    Only correctly rounded IEEE operations (+, *, /, sqrt, min, nextafter, comparisons) touch values, each
+    row on its own and in a fixed order, so every element's result is a function of its own draws alone:
+    the same bits on 1 or 16 threads, in one call or in slices, vectorised or not. (`linalg.vector_norm`
+    and `pow` are not: their vectorised and scalar paths round differently, and which elements take which
+    path depends on the tensor's size and the number of threads.) The norm is a fixed pairwise sum of
+    squares in float64 (each square exact); u^(1/dim) is rounded to float32 by comparing float64 powers
+    (a fixed chain of products) of the midpoints next to torch's pow (see `_root`). The radius is capped at
+    R * (1 - (dim + 2) * 2^-24), so no latent's norm exceeds R even after rounding to float32 and summing
+    its squares in float32 in any order; this moves latents only within a few float32 ulps of the sphere.
+    """
+    dim = gauss.shape[-1]
+    g = gauss.to(torch.float64)
+    norm = _fixed_order_sum(g * g).sqrt().clamp_min(torch.finfo(torch.float64).tiny)
+    rho = torch.clamp_max(radius * _root(u.to(torch.float32), dim).to(torch.float64),
+                          radius * (1.0 - (dim + 2) * 2.0**-24))
+    return (g * (rho / norm)).to(gauss.dtype)
+
+
+def _fixed_order_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum over the last dim (keepdim) by a fixed tree of elementwise additions."""
+    while x.shape[-1] > 1:
+        half = x.shape[-1] // 2
+        pairs = x[..., :half] + x[..., half:2 * half]
+        x = torch.cat([pairs, x[..., 2 * half:]], -1) if x.shape[-1] % 2 else pairs
+    return x
+
+
+def _int_pow(x: torch.Tensor, n: int) -> torch.Tensor:
+    """x^n (n >= 1) by a fixed chain of multiplications: deterministic, and non-decreasing in x >= 0."""
+    result, base = None, x
+    while n:
+        if n & 1:
+            result = base if result is None else result * base
+        n >>= 1
+        if n:
+            base = base * base
+    return result
+
+
+def _root(u: torch.Tensor, dim: int) -> torch.Tensor:
+    """u^(1/dim) rounded to the nearest float32, decided by float64 products alone: the largest float32
+    r >= 0 whose midpoint m with the float32 below it has m^dim <= u (m exact in float64, m^dim by
+    `_int_pow`, non-decreasing in m), for float32 u in [0, 1). torch's float64 pow rounded to float32 is
+    never more than one float32 ulp from that r (checked on every value torch.rand returns, k * 2^-24,
+    for dims 2 to 33 and 64), so r is among it and its two neighbours either side, whichever path
+    computed the pow."""
+    if dim == 1:
+        return u
+    guess = u.to(torch.float64).pow(1.0 / dim).to(torch.float32)
+    below, above = [guess], [guess]
+    for _ in range(3):
+        below.insert(0, torch.nextafter(below[0], torch.zeros_like(guess)))
+    for _ in range(2):
+        above.append(torch.nextafter(above[-1], torch.ones_like(guess)))
+    floats = torch.stack(below + above[1:], -1).to(torch.float64)  # (..., 1, 6) ascending: guess -3 .. +2
+    candidates, midpoints = floats[..., 1:], (floats[..., :-1] + floats[..., 1:]) * 0.5
+    fits = _int_pow(midpoints, dim) <= u.to(torch.float64).unsqueeze(-1)
+    # Ascending midpoints, a non-decreasing power: the fits are a prefix; the answer ends it.
+    last = (fits.sum(-1, keepdim=True) - 1).clamp_min(0)
+    root = candidates.gather(-1, last).squeeze(-1).to(torch.float32)
+    return torch.where(u > 0, root, 0.0)
 
 
 def route(candidates: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

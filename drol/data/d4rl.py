@@ -37,7 +37,7 @@ Evaluation environments (gymnasium-robotics) and every mismatch with D4RL found
 ------------------------------------------------------------------------------
 Episode limits follow D4RL's registrations, which FQL's evaluation (gym TimeLimit through shimmy) uses:
 pen 100, door/hammer/relocate 200, antmaze-medium/large 1000, **antmaze-umaze and umaze-diverse 700**
-(``drol.tasks.EPISODE_LIMITS`` has 1000 for the whole antmaze family; `episode_limit` here is D4RL's).
+(`episode_limit` here is D4RL's per task; OGBench's per-family limits are in ``drol.data.ogbench``).
 
 Adroit (``AdroitHand{Pen,Door,Hammer,Relocate}-v1``, wrapped by `D4RLAdroit`): observation and action
 spaces match D4RL (pen 45/24, door 39/28, hammer 46/26, relocate 39/30), the observation functions,
@@ -122,11 +122,14 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from drol.data import DataError, Dataset, TaskData, validate_transitions
+from drol.data import DataError, Dataset, DataSettings, Suite, TaskData, validate_transitions
+
+if TYPE_CHECKING:
+    import torch
 
 ROUTES = ("hdf5", "d4rl", "minari")
 ROUTE_LABELS = {"hdf5": "d4rl-hdf5", "d4rl": "d4rl-package", "minari": "minari"}
@@ -791,3 +794,37 @@ def load_d4rl(task, device: torch.device | str = "cpu", route: str = "hdf5",
     return TaskData(train=train, val=None,
                     make_env=functools.partial(make_d4rl_env, task.name, route=route, minari_env_spec=env_spec),
                     route=ROUTE_LABELS[route], scorer=normalized_score_fn(task.name))
+
+
+class D4RLSuite(Suite):
+    """D4RL: files read on the settings' route (hdf5 by default), normalised return x 100, never regenerated."""
+
+    name = "d4rl"
+    scorer_name = "normalized_return"
+    missing_data_fix = "put D4RL HDF5 files in data.d4rl_dir (or DROL_D4RL_DIR)"
+    config_dir_key = "d4rl_dir"
+
+    def default_data_dir(self) -> Path:
+        return default_d4rl_dir()
+
+    def dataset_paths(self, task, settings: DataSettings) -> list[Path]:
+        # Only the hdf5 route reads known files; the d4rl package and Minari find their own.
+        return [hdf5_path(task.name, self.data_dir(settings))] if settings.d4rl_route == "hdf5" else []
+
+    def load(self, task, device, settings: DataSettings) -> TaskData:
+        # No default directory here: each route has its own (Minari: $MINARI_DATASETS_PATH).
+        data_dir = Path(settings.data_dir).expanduser() if settings.data_dir else None
+        return load_d4rl(task, device, route=settings.d4rl_route, data_dir=data_dir)
+
+    def scorer(self, task):
+        return normalized_score_fn(task.name)
+
+    def episode_limit(self, task) -> int:
+        return episode_limit(task.name)
+
+    def settings_from_config(self, data_config: dict) -> DataSettings:
+        return DataSettings(data_dir=data_config.get(self.config_dir_key),
+                            d4rl_route=data_config.get("d4rl_route", "hdf5"))
+
+    def data_identity(self, settings: DataSettings) -> dict:
+        return {"d4rl_route": settings.d4rl_route}

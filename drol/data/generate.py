@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import warnings
 import zipfile
@@ -43,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from drol.data import DataError
+from drol.data.ogbench import sidecar_path, split_name  # the one OGBench name parser
 
 # Fixed zip-entry timestamp (the earliest a zip can hold), so that equal arrays give equal bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -130,25 +130,6 @@ def _ogbench_families() -> dict[str, str]:
 
 DOWNLOAD_ONLY: dict[str, str] = _ogbench_families()
 
-_VERSION_TOKEN = re.compile(r"v\d+")
-_TASK_TOKEN = re.compile(r"task\d+")
-
-
-def _split_name(task_or_family: str) -> tuple[str, str]:
-    """(family, dataset file stem) of a task, dataset or family name, by OGBench's naming rules."""
-    tokens = task_or_family.strip().split("-")
-    version = tokens[-1] if _VERSION_TOKEN.fullmatch(tokens[-1]) else "v0"
-    if _VERSION_TOKEN.fullmatch(tokens[-1]):
-        tokens = tokens[:-1]
-    if "singletask" in tokens:
-        # OGBench's loader drops 'singletask' and the task number: singletask tasks share their env's data.
-        pos = tokens.index("singletask")
-        tokens = tokens[:pos] + [t for t in tokens[pos + 1:] if not _TASK_TOKEN.fullmatch(t)]
-    tokens = [t for t in tokens if t != "oraclerep"]
-    family = "-".join(tokens)
-    return family, f"{family}-{version}"
-
-
 def _known_families() -> str:
     return ", ".join(REGENERABLE) + f" (regenerable) and {len(DOWNLOAD_ONLY)} download-only OGBench families"
 
@@ -160,7 +141,7 @@ def dataset_name_for(task_or_family: str) -> str:
     `cube-single-play-v0` (the file `cube-single-play-v0.npz` and its `-val` file). Raises DataError for a
     name that is no OGBench dataset.
     """
-    family, stem = _split_name(task_or_family)
+    family, stem = split_name(task_or_family)
     if family not in REGENERABLE and family not in DOWNLOAD_ONLY:
         raise DataError(f"unknown OGBench task or dataset {task_or_family!r}: use a singletask task "
                         f"(e.g. cube-single-play-singletask-task1-v0), a dataset (cube-single-play-v0) or a "
@@ -170,13 +151,13 @@ def dataset_name_for(task_or_family: str) -> str:
 
 def regenerable(task_or_family: str) -> bool:
     """Whether drol can regenerate the dataset of this task/dataset/family (False for unknown names)."""
-    return _split_name(task_or_family)[0] in REGENERABLE
+    return split_name(task_or_family)[0] in REGENERABLE
 
 
 def spec_for(task_or_family: str, data_dir: Path | None = None) -> GenSpec:
     """The generation settings of a regenerable dataset; DataError (naming the download) otherwise."""
     stem = dataset_name_for(task_or_family)
-    family, _ = _split_name(task_or_family)
+    family, _ = split_name(task_or_family)
     if family in REGENERABLE:
         return REGENERABLE[family]
     from ogbench.utils import DATASET_URL  # late: importing ogbench loads MuJoCo
@@ -185,12 +166,6 @@ def spec_for(task_or_family: str, data_dir: Path | None = None) -> GenSpec:
     raise DataError(f"{task_or_family}: the OGBench dataset {stem} cannot be regenerated ({DOWNLOAD_ONLY[family]}); "
                     f"download it with ogbench.download_datasets(['{stem}'], dataset_dir={where}) or from "
                     f"{DATASET_URL}/{stem}.npz and {DATASET_URL}/{stem}-val.npz")
-
-
-def sidecar_path(npz_path: Path) -> Path:
-    """The JSON written beside a regenerated file: `<file>.npz.json`."""
-    npz_path = Path(npz_path)
-    return npz_path.with_name(npz_path.name + ".json")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -492,7 +467,7 @@ def generate_dataset(name: str, episodes: int, seed: int, data_dir: Path, progre
 
     length = episode_length or spec.episode_length
     train, val = collect(spec, episodes, seed, episode_length=length, progress=progress, desc=stem)
-    settings = {**asdict(spec), "family": _split_name(name)[0], "released_episodes": spec.episodes,
+    settings = {**asdict(spec), "family": split_name(name)[0], "released_episodes": spec.episodes,
                 "episodes": episodes, "val_episodes": max(1, episodes // VAL_FRACTION), "seed": seed,
                 "episode_length": length}
     if isinstance(spec.p_stack, tuple):

@@ -14,6 +14,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from drol.data import Dataset, DataSettings, Suite, TaskData
+
+# The toy datasets are fixed (data seeds 0 and 1), so every training seed sees the same data.
+TOY_TRAIN_SIZE, TOY_VAL_SIZE = 20_000, 2_000
+
 
 @dataclass(frozen=True)
 class ToyBandit:
@@ -89,3 +94,28 @@ class ToyBanditEnv:
 
     def close(self) -> None:
         pass
+
+
+class ToySuite(Suite):
+    """The toy task: data built in code (no files, nothing to download), one-step episodes, success x 100."""
+
+    name = "toy"
+    scorer_name = "success"
+
+    def load(self, task, device, settings: DataSettings) -> TaskData:
+        bandit = ToyBandit()
+        info = {"generator": "toy", **bandit.describe()}
+        return TaskData(train=Dataset.from_arrays(bandit.dataset(TOY_TRAIN_SIZE, seed=0), device, info),
+                        val=Dataset.from_arrays(bandit.dataset(TOY_VAL_SIZE, seed=1), device, info),
+                        make_env=lambda n: ToyBanditEnv(bandit, n), route="toy", scorer=self.scorer(task))
+
+    def scorer(self, task):
+        from drol.evaluate import success_score
+
+        return success_score
+
+    def episode_limit(self, task) -> int:
+        return 1
+
+    def data_status(self, task, settings: DataSettings) -> str:
+        return "built in"

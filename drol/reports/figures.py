@@ -41,9 +41,12 @@ import pandas as pd
 
 from drol.data.toy import ToyBandit
 from drol.io import atomic_write
+from drol.methods import K_SWEEP, labels
 from drol.reports.tables import performance_profile
-from drol.results.db import K_SWEEP, connect_read_only
-from drol.tasks import METHOD_LABELS, TOY_TASK
+from drol.results.db import connect_read_only
+from drol.tasks import TOY_TASK
+
+METHOD_LABELS = tuple(labels())
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ print one line naming the thing and the fix on stderr, and exit 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,8 +28,7 @@ def _build_db(args: argparse.Namespace) -> int:
         if not run_dirs:
             raise ResultsError(f"no run directories (run.json) under {', '.join(map(str, args.paths))}; train runs "
                                "first (`drol train` or `snakemake`) or pass the directory that holds them")
-        labels = json.loads(Path(args.labels).read_text()) if args.labels else None
-        counts = build_database(run_dirs, Path(args.out), labels)
+        counts = build_database(run_dirs, Path(args.out))
     except ResultsError as err:
         return _fail("build-db", err)
     statuses = _status_counts(Path(args.out))
@@ -74,8 +72,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help=f"run directories, or roots searched recursively for run.json (default {DEFAULT_ROOT})")
     p.add_argument("--out", default=DEFAULT_DB, help=f"database file to write (default {DEFAULT_DB}); "
                                                      "replaced atomically if it exists")
-    p.add_argument("--labels", default=None, metavar="JSON",
-                   help="JSON file mapping run directories to extra labels (the workflow's, e.g. runtime)")
     p.set_defaults(func=_build_db)
 
     p = subparsers.add_parser(

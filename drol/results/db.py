@@ -10,10 +10,10 @@ host) is stored.
 The file is written in DuckDB's v1.0.0 storage format (STORAGE_VERSION below), readable by DuckDB 1.0 and
 later clients; a file in DuckDB 2.0's default format could only be opened by DuckDB 2.0.
 
-Method labels of a run (table run_labels) are derived from its run.json alone: label L (DROL(16), DROL,
-FQL) applies when the run's method is L's method and its agent config equals the config L gives on the
-task for the run's hparams_source (every other field at the config class's default). `K-sweep` marks drol
-runs equal to the DROL(16) configuration except num_candidates.
+Method labels of a run (table run_labels) come from its run.json (`labels`: every method label its
+configuration stands for, `K-sweep`, and workflow tags such as `runtime`), written when the run was
+resolved; the build never re-derives them and never imports torch. The `methods` table is the method
+registry (drol.methods): views join it instead of naming labels.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
@@ -31,20 +30,13 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from drol.tasks import (
-    LABEL_METHOD,
-    METHOD_LABELS,
-    Task,
-    UnknownName,
-    get_task,
-    registry,
-)
+from drol.methods import STUDY_LABELS, method_rows
+from drol.tasks import Task, UnknownName, get_task, registry
 
 STORAGE_VERSION = "v1.0.0"  # oldest DuckDB storage format: readable by every DuckDB 1.x client
-K_SWEEP = "K-sweep"
 FORMATS = ("table", "csv", "json")
 # Tables in load order (also the keys of build_database's return value).
-TABLES = ("tasks", "hparams", "runs", "run_labels", "evaluations", "train_metrics", "timings", "snapshots",
+TABLES = ("tasks", "hparams", "methods", "runs", "run_labels", "evaluations", "train_metrics", "timings", "snapshots",
           "snapshot_states", "paper_scores", "paper_family_scores", "d4rl_ref_scores")
 # Our task families -> the family names of the paper's Table 1 (paper_table1.csv). The paper groups the
 # twelve adroit tasks (our four d4rl-adroit-* families) into one family, `adroit`.
@@ -66,7 +58,7 @@ PAPER_FAMILY = {
     "d4rl-adroit-relocate": "adroit",
 }
 # Keys of the tables (schema.sql declares no PRIMARY KEY, see there): checked after loading.
-KEYS = {"tasks": ("name",), "hparams": ("task", "label", "source"), "runs": ("run_id",),
+KEYS = {"tasks": ("name",), "hparams": ("task", "label", "source"), "methods": ("label",), "runs": ("run_id",),
         "run_labels": ("run_id", "label"), "evaluations": ("run_id", "step", "episode"), "timings": ("run_id",),
         "snapshots": ("run_id", "step", "state_id", "candidate"), "snapshot_states": ("run_id", "state_id"),
         "paper_scores": ("task", "label"), "paper_family_scores": ("family", "label"), "d4rl_ref_scores": ("task",)}
@@ -135,47 +127,11 @@ def _require_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) 
                            "of this version: rerun the run or remove its directory")
 
 
-# Labels
+# Reference tables
 def _normalised(values: dict) -> dict:
     return json.loads(json.dumps(values, sort_keys=True, default=list))
 
 
-def _label_config(method: str, task: Task, label: str, source: str, extra: dict | None = None) -> dict | None:
-    from drol.config import (
-        AGENTS,  # imports torch; deferred so `drol query` starts fast
-    )
-
-    try:
-        values = task.method_overrides(label, source)
-        values.update(extra or {})
-        return _normalised(asdict(AGENTS[method][1](**values)))
-    except (KeyError, TypeError):
-        return None
-
-
-def derive_labels(run: dict) -> list[str]:
-    """The paper's method labels a run stands for (DROL(16), DROL, FQL, K-sweep), from its run.json alone."""
-    method = run.get("method")
-    config = run.get("config") or {}
-    agent = config.get("agent")
-    source = (config.get("train") or {}).get("hparams_source", "table3")
-    if method not in ("drol", "fql") or not isinstance(agent, dict):
-        return []
-    try:
-        task = get_task(run.get("task", ""))
-    except UnknownName:
-        return []
-    agent = _normalised(agent)
-    labels = [label for label in METHOD_LABELS
-              if LABEL_METHOD[label] == method and _label_config(method, task, label, source) == agent]
-    if method == "drol" and "num_candidates" in agent:
-        sweep = _label_config(method, task, "DROL(16)", source, {"num_candidates": agent["num_candidates"]})
-        if sweep == agent:
-            labels.append(K_SWEEP)
-    return labels
-
-
-# Reference tables
 def paper_family(task: Task) -> str | None:
     """The family name of the paper's Table 1 that `task` belongs to (None for the toy task)."""
     return PAPER_FAMILY.get(task.family)
@@ -196,8 +152,8 @@ def _task_rows() -> list[dict]:
 def _hparam_rows() -> list[dict]:
     rows = []
     for task in registry().values():
-        for label in METHOD_LABELS:
-            for source, values in task.hparams.get(label, {}).items():
+        for label, by_source in task.hparams.items():
+            for source, values in by_source.items():
                 coef_name = "bc_coef" if "bc_coef" in values else "alpha"
                 rows.append({"task": task.name, "label": label, "source": source, "coef_name": coef_name,
                              "coef": values[coef_name], "K": values.get("num_candidates"),
@@ -205,6 +161,22 @@ def _hparam_rows() -> list[dict]:
                              "normalize_q_loss": values["normalize_q_loss"],
                              "overrides": json.dumps(_normalised(values), sort_keys=True),
                              "provenance": task.provenance.get(label, "")})
+    return rows
+
+
+def _method_rows(runs: list[dict]) -> list[dict]:
+    """The registry's labels, then any method label a run carries that this process has not registered
+    (a method registered by other code): it still shows in the views, after the registered ones."""
+    rows = method_rows()
+    known = {row["label"] for row in rows}
+    for run in runs:
+        method = run["runs"]["method"]
+        for item in run["run_labels"]:
+            if item["label"] not in known and item["label"] not in STUDY_LABELS:
+                known.add(item["label"])
+                rows.append({"label": item["label"], "method": method, "ord": len(rows), "is_default": False,
+                             "has_k": run["runs"]["K"] is not None, "one_step": True, "colour": "#949494",
+                             "marker": "o", "linestyle": "-", "description": "not in this process's registry"})
     return rows
 
 
@@ -247,7 +219,7 @@ def _load_run(run_dir: Path, base: Path) -> dict:
     row = {
         "run_id": run_id, "method": run["method"], "task": run["task"],
         "suite": run.get("suite", task.suite if task else ""), "family": run.get("family", task.family if task else ""),
-        "seed": run["seed"], "K": agent.get("num_candidates"), "hparams_source": train.get("hparams_source"),
+        "seed": run["seed"], "K": run.get("K", agent.get("num_candidates")), "hparams_source": train.get("hparams_source"),
         "steps": train.get("steps", run.get("steps")), "batch_size": train.get("batch_size"),
         "eval_episodes": train.get("eval_episodes"), "actor_hidden_dims": agent.get("actor_hidden_dims"),
         "value_hidden_dims": agent.get("value_hidden_dims"), "status": run["status"], "step": run.get("step"),
@@ -259,7 +231,11 @@ def _load_run(run_dir: Path, base: Path) -> dict:
         "versions": json.dumps(run.get("versions"), sort_keys=True),
         "dataset_info": json.dumps(dataset.get("info"), sort_keys=True), "run_dir": _relative(run_dir, base),
     }
-    out = {"runs": row, "run_labels": [{"run_id": run_id, "label": label} for label in derive_labels(run)]}
+    labels = run.get("labels", [])
+    if not (isinstance(labels, list) and all(isinstance(label, str) for label in labels)):
+        raise ResultsError(f"{run_dir / 'run.json'}: `labels` must be a list of strings; rerun `drol train` on that "
+                           "directory or remove it")
+    out = {"runs": row, "run_labels": [{"run_id": run_id, "label": label} for label in dict.fromkeys(labels)]}
     if timing is not None:
         out["timings"] = {"run_id": run_id, **{k: timing.get(k) for k in (
             "ms_per_update", "ms_per_inference_step", "eval_env_steps_per_s", "wall_time_s", "updates_timed",
@@ -335,13 +311,8 @@ def connect_read_only(db_path: Path | str) -> duckdb.DuckDBPyConnection:
                            f"`drol build-db results/runs --out {db_path}`") from None
 
 
-def build_database(run_dirs: list[Path], out_path: Path, workflow_labels: dict[str, list[str]] | None = None
-                   ) -> dict[str, int]:
-    """Load `run_dirs` and the reference tables into a new database at `out_path` (atomic); rows per table.
-
-    `workflow_labels` (run directory -> labels) adds the labels only the workflow knows, e.g. `runtime`
-    for the short timing runs, to those derived from run.json.
-    """
+def build_database(run_dirs: list[Path], out_path: Path) -> dict[str, int]:
+    """Load `run_dirs` and the reference tables into a new database at `out_path` (atomic); rows per table."""
     out_path = Path(out_path)
     if out_path.is_dir():
         raise ResultsError(f"--out {out_path} is a directory; pass a file name, e.g. {out_path / 'results.duckdb'}")
@@ -355,11 +326,6 @@ def build_database(run_dirs: list[Path], out_path: Path, workflow_labels: dict[s
             raise ResultsError(f"run {run['runs']['run_id']} is in two directories, {other['runs']['run_dir']} and "
                                f"{run['runs']['run_dir']} (relative to {base}); remove one of them")
     runs = [by_id[run_id] for run_id in sorted(by_id)]
-    extra = {Path(d).resolve(): labels for d, labels in (workflow_labels or {}).items()}
-    for run in runs:
-        run_id, derived = run["runs"]["run_id"], {row["label"] for row in run["run_labels"]}
-        for label in sorted(set(extra.get((base / run["runs"]["run_dir"]).resolve(), [])) - derived):
-            run["run_labels"].append({"run_id": run_id, "label": label})
 
     fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     os.close(fd)
@@ -372,6 +338,7 @@ def build_database(run_dirs: list[Path], out_path: Path, workflow_labels: dict[s
         con.execute(_sql("schema.sql"))
         _insert(con, "tasks", _task_rows())
         _insert(con, "hparams", _hparam_rows())
+        _insert(con, "methods", _method_rows(runs))
         _insert(con, "runs", [r["runs"] for r in runs])
         _insert(con, "run_labels", [row for r in runs for row in r["run_labels"]])
         keys = {"evaluations": ["run_id", "step", "episode"], "train_metrics": ["run_id", "step"],

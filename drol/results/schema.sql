@@ -40,9 +40,24 @@ CREATE TABLE hparams (
 );  -- key: (task, label, source)
 
 -- One row per run directory (its run.json, and timing.json's wall time).
+-- The method registry (drol.methods): one row per method label, in display order. Views join it, so a
+-- registered method shows in every aggregate and table without naming it anywhere else.
+CREATE TABLE methods (
+    label VARCHAR NOT NULL,            -- e.g. DROL(16); the label column of run_labels and the views
+    method VARCHAR NOT NULL,           -- the method it trains (runs.method), e.g. drol
+    ord INTEGER NOT NULL,              -- display order in tables and figures
+    is_default BOOLEAN NOT NULL,       -- the method's default label (`drol train --method` without --label)
+    has_k BOOLEAN NOT NULL,            -- the method has K candidates per state (runs.K is set)
+    one_step BOOLEAN NOT NULL,         -- a one-step policy: underlined in Table 4 where bold
+    colour VARCHAR NOT NULL,           -- figure colour
+    marker VARCHAR NOT NULL,           -- figure marker
+    linestyle VARCHAR NOT NULL,        -- figure line style
+    description VARCHAR NOT NULL
+);  -- key: label
+
 CREATE TABLE runs (
     run_id VARCHAR NOT NULL,           -- key; hash of (method, task, seed, agent + train config, dataset fingerprint)
-    method VARCHAR NOT NULL,           -- drol or fql (the paper's labels are in run_labels)
+    method VARCHAR NOT NULL,           -- registered method, e.g. drol or fql (labels are in run_labels)
     task VARCHAR NOT NULL,
     suite VARCHAR NOT NULL,
     family VARCHAR NOT NULL,
@@ -70,8 +85,9 @@ CREATE TABLE runs (
     run_dir VARCHAR NOT NULL           -- run directory, relative to the database's directory (POSIX separators)
 );
 
--- Which of the paper's method labels a run stands for (derived from its run.json): DROL(16), DROL, FQL,
--- and K-sweep (drol with the DROL(16) configuration except num_candidates). One run may carry several.
+-- Which labels a run stands for (its run.json `labels`, written when the run was resolved): method labels
+-- (see `methods`), K-sweep (a method's sweep label with K varied) and runtime (the workflow's timing runs).
+-- One run may carry several.
 CREATE TABLE run_labels (
     run_id VARCHAR NOT NULL,
     label VARCHAR NOT NULL

@@ -13,7 +13,9 @@
 -- Aggregates never pool runs of different settings: every aggregate view is grouped by
 -- (hparams_source, steps, batch_size, eval_episodes, data_route) as well as by task/family and label, so
 -- a shortened run or a run on another data route is a separate row, never averaged with the paper-length
--- one. In a database built from one workflow config there is usually one setting per task.
+-- one. In a database built from one workflow config there is usually one setting per task. Which setting
+-- a table, a view and a figure show is decided once, by the view `settings` (the selection rule, below);
+-- the workflow's timing runs (label 'runtime') are never method results (`result_runs`).
 
 -- One row per run that has at least one evaluation.
 CREATE VIEW final_scores AS
@@ -46,41 +48,151 @@ LEFT JOIN final_scores f ON f.run_id = r.run_id
 LEFT JOIN tasks t ON t.name = r.task
 ORDER BY rl.label, r.run_id;
 
--- Per task and paper label (DROL(16), DROL, FQL): mean and std over seeds of the final scores.
+-- The runs that count as results: one row per (run, label) for a method label (the `methods` table) or
+-- K-sweep. The workflow's short timing runs (label 'runtime') are never results, whatever method labels
+-- their configuration also gives them: they enter only the `runtime` view and the runtime figure.
+-- table1_family: the family of the paper's Table 1 (tasks.paper_family), our family where the paper has none;
+-- setting: the run's setting as one value (a struct of the five setting columns), what the views join on.
+CREATE VIEW result_runs AS
+SELECT l.label, l.run_id, l.method, l.task, l.suite, l.family, l.paper_family,
+       coalesce(l.paper_family, l.family) AS table1_family, l.seed, l.K, l.hparams_source, l.steps, l.batch_size,
+       l.eval_episodes, l.data_route, l.dataset_fingerprint, l.status, l.final_step, l.score,
+       {'hparams_source': l.hparams_source, 'steps': l.steps, 'batch_size': l.batch_size,
+        'eval_episodes': l.eval_episodes, 'data_route': l.data_route} AS setting
+FROM labelled_runs l
+WHERE (l.label IN (SELECT label FROM methods) OR l.label = 'K-sweep')
+  AND l.run_id NOT IN (SELECT run_id FROM run_labels WHERE label = 'runtime')
+ORDER BY l.label, l.run_id;
+
+-- THE SELECTION RULE: which setting of a label every table, view and figure shows (defined here only).
+-- A setting is (hparams_source, steps, batch_size, eval_episodes, data_route); settings are never averaged
+-- together. For each grain -- 'task' (Table 4, learning curves, the K figures), 'family' (our families:
+-- family_scores) and 'table1_family' (Table 1, the statistics, performance profiles) --, each name (the task
+-- or the family) and label, the settings of its result runs are ranked and the first is shown:
+--   1. a setting with finished runs before one whose runs all diverged, were interrupted or still run;
+--   2. the most training steps;
+--   3. the most tasks covered by finished runs, then the most tasks covered by every seed (families);
+--   4. the most seeds with a finished run, then the most finished runs (a K sweep: seeds x K);
+--   5. hparams_source 'table3' before 'script', then the most evaluation episodes, then the largest batch;
+--   6. data_route, then hparams_source, alphabetically (a deterministic last resort).
+-- One row per (grain, name, label, setting) with its counts; shown = (setting_rank = 1). The tables list the
+-- other settings in their notes.
+CREATE VIEW settings AS
+WITH grains AS (
+    SELECT g.grain, CASE g.grain WHEN 'task' THEN r.task WHEN 'family' THEN r.family ELSE r.table1_family END AS name,
+           r.*
+    FROM result_runs r CROSS JOIN (VALUES ('task'), ('family'), ('table1_family')) g(grain)
+), per_seed AS (
+    SELECT grain, name, label, setting, seed, count(DISTINCT task) AS n_tasks
+    FROM grains
+    WHERE status = 'finished'
+    GROUP BY grain, name, label, setting, seed
+), counted AS (
+    SELECT g.grain, g.name, g.label, g.setting, any_value(g.hparams_source) AS hparams_source,
+           any_value(g.steps) AS steps, any_value(g.batch_size) AS batch_size,
+           any_value(g.eval_episodes) AS eval_episodes, any_value(g.data_route) AS data_route,
+           count(DISTINCT g.seed) FILTER (WHERE g.status = 'finished') AS n_seeds,
+           count(*) FILTER (WHERE g.status = 'finished') AS n_runs,
+           count(DISTINCT g.task) FILTER (WHERE g.status = 'finished') AS n_tasks,
+           coalesce(min(p.n_tasks), 0) AS n_tasks_min,
+           count(*) FILTER (WHERE g.status <> 'finished') AS n_unfinished
+    FROM grains g
+    LEFT JOIN per_seed p
+        ON p.grain = g.grain AND p.name = g.name AND p.label = g.label AND p.setting IS NOT DISTINCT FROM g.setting
+       AND p.seed = g.seed
+    GROUP BY g.grain, g.name, g.label, g.setting
+), ranked AS (
+    SELECT *, row_number() OVER (
+               PARTITION BY grain, name, label
+               ORDER BY n_runs > 0 DESC, steps DESC NULLS LAST, n_tasks DESC, n_tasks_min DESC, n_seeds DESC,
+                        n_runs DESC, coalesce(hparams_source = 'table3', false) DESC, eval_episodes DESC NULLS LAST,
+                        batch_size DESC NULLS LAST, data_route ASC NULLS FIRST, hparams_source ASC NULLS FIRST
+           ) AS setting_rank
+    FROM counted
+)
+SELECT grain, name, label, hparams_source, steps, batch_size, eval_episodes, data_route, n_seeds, n_runs, n_tasks,
+       n_tasks_min, n_unfinished, setting_rank, setting_rank = 1 AS shown, setting
+FROM ranked
+ORDER BY grain, name, label, setting_rank;
+
+-- Per task and method label: mean and std over seeds of the final scores, one row per setting; shown: the
+-- setting the selection rule (`settings`) shows for the task; setting_rank: its rank there (1 = shown).
 CREATE VIEW task_scores AS
-SELECT task, label, suite, family, hparams_source, steps, batch_size, eval_episodes, data_route,
-       avg(score) FILTER (WHERE status = 'finished') AS mean,
-       stddev_samp(score) FILTER (WHERE status = 'finished') AS std,
-       count(DISTINCT seed) FILTER (WHERE status = 'finished') AS n_seeds,
-       list(seed ORDER BY seed) FILTER (WHERE status = 'finished') AS seeds,
-       count(DISTINCT dataset_fingerprint) FILTER (WHERE status = 'finished') AS n_datasets,
-       count(*) FILTER (WHERE status <> 'finished') AS n_unfinished
-FROM labelled_runs
-WHERE label IN ('DROL(16)', 'DROL', 'FQL')
-GROUP BY task, label, suite, family, hparams_source, steps, batch_size, eval_episodes, data_route
-ORDER BY task, label, hparams_source, steps, batch_size, eval_episodes, data_route;
+SELECT r.task, r.label, r.suite, r.family, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route,
+       avg(r.score) FILTER (WHERE r.status = 'finished') AS mean,
+       stddev_samp(r.score) FILTER (WHERE r.status = 'finished') AS std,
+       count(DISTINCT r.seed) FILTER (WHERE r.status = 'finished') AS n_seeds,
+       list(r.seed ORDER BY r.seed) FILTER (WHERE r.status = 'finished') AS seeds,
+       count(DISTINCT r.dataset_fingerprint) FILTER (WHERE r.status = 'finished') AS n_datasets,
+       count(*) FILTER (WHERE r.status <> 'finished') AS n_unfinished,
+       any_value(s.setting_rank) AS setting_rank, any_value(s.shown) AS shown
+FROM result_runs r
+JOIN settings s ON s.grain = 'task' AND s.name = r.task AND s.label = r.label AND s.setting IS NOT DISTINCT FROM r.setting
+WHERE r.label IN (SELECT label FROM methods)
+GROUP BY r.task, r.label, r.suite, r.family, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route
+ORDER BY r.task, r.label, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route;
 
 -- Per family (ours, as in `drol tasks`) and label: for each seed the mean over the family's tasks, then mean
 -- and std over seeds. n_tasks_min/max: tasks a seed covers (fewest/most); family_tasks: tasks the family has.
+-- shown: the setting the selection rule shows for the family.
 CREATE VIEW family_scores AS
 WITH per_seed AS (
-    SELECT suite, family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed,
-           avg(score) AS score, count(DISTINCT task) AS n_tasks
-    FROM labelled_runs
-    WHERE status = 'finished' AND label IN ('DROL(16)', 'DROL', 'FQL')
-    GROUP BY suite, family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed
+    SELECT suite, family, label, setting, seed, avg(score) AS score, count(DISTINCT task) AS n_tasks
+    FROM result_runs
+    WHERE status = 'finished' AND label IN (SELECT label FROM methods)
+    GROUP BY suite, family, label, setting, seed
 ), sizes AS (
     SELECT family, count(*) AS family_tasks FROM tasks GROUP BY family
 )
-SELECT p.suite, p.family, p.label, p.hparams_source, p.steps, p.batch_size, p.eval_episodes, p.data_route,
+SELECT p.suite, p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route,
        avg(p.score) AS mean, stddev_samp(p.score) AS std, count(*) AS n_seeds,
-       min(p.n_tasks) AS n_tasks_min, max(p.n_tasks) AS n_tasks_max, any_value(s.family_tasks) AS family_tasks
-FROM per_seed p LEFT JOIN sizes s ON s.family = p.family
-GROUP BY p.suite, p.family, p.label, p.hparams_source, p.steps, p.batch_size, p.eval_episodes, p.data_route
-ORDER BY p.family, p.label, p.hparams_source, p.steps, p.batch_size, p.eval_episodes, p.data_route;
+       min(p.n_tasks) AS n_tasks_min, max(p.n_tasks) AS n_tasks_max, any_value(z.family_tasks) AS family_tasks,
+       any_value(s.setting_rank) AS setting_rank, any_value(s.shown) AS shown
+FROM per_seed p
+JOIN settings s ON s.grain = 'family' AND s.name = p.family AND s.label = p.label AND s.setting IS NOT DISTINCT FROM p.setting
+LEFT JOIN sizes z ON z.family = p.family
+GROUP BY p.suite, p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route
+ORDER BY p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route;
 
--- The paper's Table 4 beside ours: every row of paper_scores (all 11 methods; ours NULL where we have no
--- finished run of that task and label) plus our rows the paper lacks (the toy task). delta = ours - paper.
+-- Per family of the paper's Table 1 (tasks.paper_family maps our families onto the paper's:
+-- antmaze-large-navigate -> antmaze-large-singletask, ..., d4rl-antmaze -> antmaze, the four d4rl-adroit-*
+-- families -> adroit; our family where the paper has none, e.g. toy), method label and setting: per seed the
+-- mean over the family's tasks, then mean and std over seeds (n_seeds 0, no mean: no run finished). tasks: the
+-- tasks our finished runs cover; n_tasks_min/max: tasks a seed covers; family_tasks: tasks the family has.
+-- shown: the setting the selection rule shows (Table 1, the statistics, performance profiles).
+CREATE VIEW table1_scores AS
+WITH per_seed AS (
+    SELECT table1_family, label, setting, seed, avg(score) AS score, count(DISTINCT task) AS n_tasks
+    FROM result_runs
+    WHERE status = 'finished'
+    GROUP BY table1_family, label, setting, seed
+), ours AS (
+    SELECT table1_family, label, setting, avg(score) AS mean, stddev_samp(score) AS std,
+           min(n_tasks) AS n_tasks_min, max(n_tasks) AS n_tasks_max
+    FROM per_seed
+    GROUP BY table1_family, label, setting
+), covered AS (
+    SELECT table1_family, label, setting, list(DISTINCT task ORDER BY task) AS tasks
+    FROM result_runs
+    WHERE status = 'finished'
+    GROUP BY table1_family, label, setting
+), sizes AS (
+    SELECT coalesce(paper_family, family) AS table1_family, count(*) AS family_tasks FROM tasks GROUP BY ALL
+)
+SELECT s.name AS family, s.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route,
+       o.mean, o.std, s.n_seeds, o.n_tasks_min, o.n_tasks_max, coalesce(c.tasks, []) AS tasks, z.family_tasks,
+       s.n_unfinished, s.setting_rank, s.shown
+FROM settings s
+LEFT JOIN ours o ON o.table1_family = s.name AND o.label = s.label AND o.setting IS NOT DISTINCT FROM s.setting
+LEFT JOIN covered c ON c.table1_family = s.name AND c.label = s.label AND c.setting IS NOT DISTINCT FROM s.setting
+LEFT JOIN sizes z ON z.table1_family = s.name
+WHERE s.grain = 'table1_family' AND s.label IN (SELECT label FROM methods)
+ORDER BY s.name, s.label, s.setting_rank;
+
+-- The paper's Table 4 beside ours: every row of paper_scores (all 11 methods; ours NULL where we have no run
+-- of that task and label) plus our rows the paper lacks (the toy task; methods the paper lacks). Ours is the
+-- setting the selection rule shows: one row per task and label (the other settings are in task_scores).
+-- delta = ours - paper; n_unfinished: runs of that setting that did not finish (not averaged).
 CREATE VIEW table4 AS
 SELECT coalesce(p.task, o.task) AS task, t.suite, t.family,
        coalesce(p.representative, t.representative) AS representative,
@@ -88,50 +200,53 @@ SELECT coalesce(p.task, o.task) AS task, t.suite, t.family,
        o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route,
        o.mean AS ours_mean, o.std AS ours_std, o.n_seeds,
        p.mean AS paper_mean, p.std AS paper_std, p.mark AS paper_mark,
-       o.mean - p.mean AS delta
+       o.mean - p.mean AS delta, o.n_unfinished
 FROM paper_scores p
-FULL OUTER JOIN task_scores o ON o.task = p.task AND o.label = p.label
+FULL OUTER JOIN (SELECT * FROM task_scores WHERE shown) o ON o.task = p.task AND o.label = p.label
 LEFT JOIN tasks t ON t.name = coalesce(p.task, o.task)
-ORDER BY coalesce(t.ord, 1000000), coalesce(p.task, o.task), coalesce(p.ord, 1000000), coalesce(p.label, o.label),
-         o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route;
+LEFT JOIN methods m ON m.label = o.label
+ORDER BY coalesce(t.ord, 1000000), coalesce(p.task, o.task), coalesce(p.ord, 1000000), m.ord,
+         coalesce(p.label, o.label);
 
--- The paper's Table 1 beside ours, per paper family (tasks.paper_family maps our families onto the paper's:
--- antmaze-large-navigate -> antmaze-large-singletask, ..., d4rl-antmaze -> antmaze, the four d4rl-adroit-*
--- families -> adroit). Per seed the mean over the paper family's tasks, then mean and std over seeds.
--- n_tasks_min/max: tasks a seed covers; paper_n_tasks: tasks in the paper's family mean.
+-- The paper's Table 1 beside ours, per Table 1 family (see table1_scores): every row of paper_family_scores
+-- plus our families the paper lacks (the toy task); ours in the setting the selection rule shows (one row
+-- per family and label). paper_n_tasks: tasks in the paper's family mean.
 CREATE VIEW table1 AS
-WITH per_seed AS (
-    SELECT paper_family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed,
-           avg(score) AS score, count(DISTINCT task) AS n_tasks
-    FROM labelled_runs
-    WHERE status = 'finished' AND label IN ('DROL(16)', 'DROL', 'FQL') AND paper_family IS NOT NULL
-    GROUP BY paper_family, label, hparams_source, steps, batch_size, eval_episodes, data_route, seed
-), ours AS (
-    SELECT paper_family, label, hparams_source, steps, batch_size, eval_episodes, data_route,
-           avg(score) AS mean, stddev_samp(score) AS std, count(*) AS n_seeds,
-           min(n_tasks) AS n_tasks_min, max(n_tasks) AS n_tasks_max
-    FROM per_seed
-    GROUP BY paper_family, label, hparams_source, steps, batch_size, eval_episodes, data_route
-)
-SELECT p.suite, coalesce(p.family, o.paper_family) AS family, coalesce(p.label, o.label) AS label,
+SELECT p.suite, coalesce(p.family, o.family) AS family, coalesce(p.label, o.label) AS label,
        o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route,
        o.mean AS ours_mean, o.std AS ours_std, o.n_seeds, o.n_tasks_min, o.n_tasks_max, p.n_tasks AS paper_n_tasks,
        p.mean AS paper_mean, p.std AS paper_std, p.mark AS paper_mark,
        o.mean - p.mean AS delta
 FROM paper_family_scores p
-FULL OUTER JOIN ours o ON o.paper_family = p.family AND o.label = p.label
-ORDER BY coalesce(p.ord, 1000000), coalesce(p.family, o.paper_family), coalesce(p.label, o.label),
-         o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route;
+FULL OUTER JOIN (SELECT * FROM table1_scores WHERE shown) o ON o.family = p.family AND o.label = p.label
+LEFT JOIN methods m ON m.label = o.label
+ORDER BY coalesce(p.ord, 1000000), coalesce(p.family, o.family), m.ord, coalesce(p.label, o.label);
 
--- K sensitivity: final scores of the K-sweep runs (drol, DROL(16) configuration except K), per task and K.
+-- K sensitivity: final scores of the finished K-sweep runs (a method's sweep label with K varied), per task,
+-- setting and K; shown: the setting the selection rule shows for the task's sweep (the K figures draw it).
 CREATE VIEW k_sensitivity AS
-SELECT task, family, K, hparams_source, steps, batch_size, eval_episodes, data_route,
-       avg(score) AS mean, stddev_samp(score) AS std, count(DISTINCT seed) AS n_seeds,
-       list(seed ORDER BY seed) AS seeds
-FROM labelled_runs
-WHERE label = 'K-sweep' AND status = 'finished'
-GROUP BY task, family, K, hparams_source, steps, batch_size, eval_episodes, data_route
-ORDER BY task, hparams_source, steps, batch_size, eval_episodes, data_route, K;
+SELECT r.task, r.family, r.K, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route,
+       avg(r.score) AS mean, stddev_samp(r.score) AS std, count(DISTINCT r.seed) AS n_seeds,
+       list(r.seed ORDER BY r.seed) AS seeds, any_value(s.setting_rank) AS setting_rank, any_value(s.shown) AS shown
+FROM result_runs r
+JOIN settings s ON s.grain = 'task' AND s.name = r.task AND s.label = r.label AND s.setting IS NOT DISTINCT FROM r.setting
+WHERE r.label = 'K-sweep' AND r.status = 'finished'
+GROUP BY r.task, r.family, r.K, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route
+ORDER BY r.task, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, r.K;
+
+-- The result runs of the settings shown, what the figures draw: one row per (run, label) of result_runs whose
+-- setting the selection rule shows for its task (for_task: Table 4, learning curves, the K figures) or for its
+-- Table 1 family (for_table1: Table 1, the statistics, performance profiles).
+CREATE VIEW shown_runs AS
+SELECT r.*, coalesce(st.shown, false) AS for_task, coalesce(sf.shown, false) AS for_table1
+FROM result_runs r
+LEFT JOIN settings st
+    ON st.grain = 'task' AND st.name = r.task AND st.label = r.label AND st.setting IS NOT DISTINCT FROM r.setting
+LEFT JOIN settings sf
+    ON sf.grain = 'table1_family' AND sf.name = r.table1_family AND sf.label = r.label
+   AND sf.setting IS NOT DISTINCT FROM r.setting
+WHERE coalesce(st.shown, false) OR coalesce(sf.shown, false)
+ORDER BY r.label, r.run_id;
 
 -- Runtime: medians over runs of the same method, K, device and network/batch shape.
 CREATE VIEW runtime AS

@@ -22,20 +22,8 @@ def train_inputs(wildcards):
     return dataset_inputs(planned(wildcards))
 
 
-def train_method(wildcards):
-    return planned(wildcards).spec.method
-
-
-def train_sets(wildcards):
-    return " ".join(f"--set '{s}'" for s in planned(wildcards).sets())
-
-
-def train_data_args(wildcards):
-    data = planned(wildcards).data
-    args = [f"--data-dir '{data['data_dir']}'"] if data.get("data_dir") else []
-    if "d4rl_route" in data:
-        args.append(f"--d4rl-route {data['d4rl_route']}")
-    return " ".join(args)
+def train_spec(wildcards):
+    return planned(wildcards).spec_arg()
 
 
 def all_run_files():
@@ -44,12 +32,6 @@ def all_run_files():
 
 def regen_settings():
     return config["data"]["regenerate"]
-
-
-def workflow_labels_json():
-    import json
-
-    return json.dumps({run_dir: sorted(run.labels) for run_dir, run in RUNS.items()}, sort_keys=True)
 
 
 def report_figures():

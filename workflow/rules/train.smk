@@ -1,6 +1,6 @@
-# One job per distinct configuration; `params` carry every hyperparameter, so changing one task's
-# values reruns only that task's jobs. A killed job resumes from its checkpoint.pt when rerun. The outputs
-# are the files a run writes when it ends (run.json, written from the start, carries its live status).
+# One job per distinct configuration; `params.spec` is the resolved run (every hyperparameter and data
+# setting), so changing one task's values reruns only that task's jobs. A killed job resumes from its
+# checkpoint.pt when rerun. The outputs are the files a run writes when it ends (run.json, written from the start, carries its live status).
 rule train:
     input:
         train_inputs,
@@ -12,9 +12,7 @@ rule train:
     wildcard_constraints:
         seed=r"\d+",
     params:
-        method=train_method,
-        sets=train_sets,
-        data=train_data_args,
+        spec=train_spec,
         run_dir=subpath(output.evals, parent=True),
     conda:
         "../envs/drol.yaml"
@@ -23,5 +21,4 @@ rule train:
     benchmark:
         "benchmarks/train/{suite}/{task}/{tag}/seed{seed}.tsv"
     shell:
-        "drol train --method {params.method} --task {wildcards.task} --seed {wildcards.seed} "
-        "--out {params.run_dir} {params.sets} {params.data} --threads {threads} --no-progress > {log} 2>&1"
+        "drol train --spec {params.spec} --out {params.run_dir} --threads {threads} --no-progress > {log} 2>&1"
