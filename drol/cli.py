@@ -20,7 +20,7 @@ EXIT_USAGE = 2
 def _train(args: argparse.Namespace) -> int:
     from drol.config import RunSpec, parse_sets, resolve_run
     from drol.data import DataSettings
-    from drol.train import train
+    from drol.train import resolve_device, train
 
     if args.spec:
         spec = RunSpec.from_dict(_read_spec(args.spec))
@@ -30,12 +30,15 @@ def _train(args: argparse.Namespace) -> int:
         data = DataSettings(data_dir=args.data_dir, offline=not args.download, d4rl_route=args.d4rl_route)
         spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label,
                            data=data.for_task(args.task))
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads {args.threads}: give a number of CPU threads >= 1 (or leave it out for all cores)")
+    device = resolve_device(args.device)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else spec.run_dir("results/runs")
-    status = train(spec, out, device=args.device, progress=not args.no_progress)
+    status = train(spec, out, device=str(device), progress=not args.no_progress)
     print(f"{status}: {out}")
     # A signal stops the run after a checkpoint; report it like a killed process so schedulers retry it.
     return 0 if status in ("finished", "diverged") else 128 + 15
@@ -48,7 +51,8 @@ def _read_spec(text: str) -> dict:
     except OSError as err:
         raise ValueError(f"--spec {text}: cannot read it ({err.strerror}); pass a JSON object or a spec file") from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"--spec: not valid JSON ({err.msg} at line {err.lineno}); write it with RunSpec.to_dict") from None
+        raise ValueError(f"--spec: not valid JSON ({err.msg} at line {err.lineno}); write it with RunSpec.to_dict"
+                         ) from None
     if not isinstance(value, dict):
         raise ValueError("--spec: expected a JSON object (a resolved run, as run.json's `spec`)")
     return value
@@ -135,6 +139,8 @@ def _hparam_summary(task, label: str) -> str:
 def _bench(args: argparse.Namespace) -> int:
     from drol.bench import BENCH_CASES, run_bench
 
+    if args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: give a number of timed updates >= 1 (default 30)")
     cases = args.cases.split(",") if args.cases else None
     unknown = [c for c in cases or [] if c not in BENCH_CASES]
     if unknown:

@@ -1,6 +1,7 @@
 """A run directory's state on disk: one writer at a time, leftovers of kills, and when a run is really done.
 
-- `RunLock` holds an exclusive lock (`.lock`) while `drol train` writes a directory; a second writer (a
+- `RunLock` holds an exclusive lock (`.lock`) while `drol train` writes a directory (`FileLock` also
+  guards the database build); a second writer (a
   rerun while an orphaned job still runs) stops with one line naming the holder.
 - Temporary files of a killed writer (`.<name>.*.tmp`) are removed by the next writer.
 - A run is finished only when run.json says so and its result files are all there and agree with it
@@ -22,22 +23,22 @@ RESULT_FILES = ("evals.parquet", "train_metrics.parquet", "snapshots.parquet", "
 LOCK_NAME = ".lock"
 
 
-class RunLock:
-    """Exclusive advisory lock on a run directory for the life of a `with` block (released if killed)."""
+class FileLock:
+    """Exclusive advisory lock (fcntl) on `path` for the life of a `with` block; the kernel releases it when
+    the holder dies. `busy` is the error message when it is held, with `{holder}` for who holds it."""
 
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_NAME
+    def __init__(self, path: Path, busy: str):
+        self.path, self.busy = Path(path), busy
         self.fd: int | None = None
 
-    def __enter__(self) -> RunLock:
+    def __enter__(self) -> FileLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise RunConflict(f"{self.path.parent} is being trained by {holder}; wait for that process to end "
-                              "(or stop it), then rerun") from None
+            raise RunConflict(self.busy.format(holder=holder)) from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
@@ -50,6 +51,12 @@ class RunLock:
             os.ftruncate(self.fd, 0)
             os.close(self.fd)  # closing releases the lock
             self.fd = None
+
+
+def RunLock(run_dir: Path) -> FileLock:  # noqa: N802  (used like a class: `with RunLock(dir):`)
+    """The lock `drol train` holds on a run directory while it writes it."""
+    return FileLock(Path(run_dir) / LOCK_NAME, f"{run_dir} is being trained by {{holder}}; wait for that process "
+                                               "to end (or stop it), then rerun")
 
 
 def _read_holder(fd: int) -> str:

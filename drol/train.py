@@ -54,9 +54,23 @@ SNAPSHOT_SAMPLES = 16  # a method without K: its snapshot holds this many sample
 
 
 def resolve_device(device: str | None) -> torch.device:
+    """auto (CUDA when available), cpu, cuda or cuda:N; anything else, or CUDA this torch lacks, is one line."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {device}: choose auto, cpu, cuda or cuda:N")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, but no GPU is visible"
+            raise ValueError(f"--device {device}: this torch ({torch.__version__}) is {build}; use --device cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible; "
+                             f"choose cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return parsed
 
 
 def package_versions() -> dict[str, str]:
@@ -149,7 +163,8 @@ class Trainer:
         return float(frame["score"].mean())
 
     def _run_json(self, data: TaskData, status: str, **extra) -> dict:
-        return {"run_id": self.run_id, "method": self.spec.method, "label": self.spec.label,
+        k = getattr(self.spec.agent, self.method.k_field) if self.method.has_k else None
+        return {"run_id": self.run_id, "method": self.spec.method, "label": self.spec.label, "K": k,
                 "labels": list(self.spec.labels), "task": self.spec.task,
                 "suite": self.task.suite, "family": self.task.family, "seed": self.spec.seed,
                 "config": {"agent": asdict(self.spec.agent), "train": asdict(self.spec.train)},

@@ -120,6 +120,7 @@ def validate_config(config: dict, schema_path: Path | str) -> None:
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     schema["properties"]["methods"]["items"]["enum"] = list(labels())
+    schema["$defs"]["training"]["properties"] = training_properties()
     sweep = schema["properties"]["k_sweep"]["properties"]["label"]
     sweep["enum"] = [m.sweep_label for m in methods().values() if m.sweep_label]
     validator_cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {
@@ -129,6 +130,18 @@ def validate_config(config: dict, schema_path: Path | str) -> None:
         where = "".join(f"[{p!r}]" for p in error.absolute_path)
         raise ValueError(f"{error.message} (instance{where}; schema rule {error.validator!r} at "
                          f"{'/'.join(map(str, error.absolute_schema_path))}; see {schema_path})")
+
+
+def training_properties() -> dict[str, dict]:
+    """JSON-schema properties of every training field and every registered method's agent field, with the
+    types and ranges their dataclasses declare (drol.ranges), for the config's `training:` sections."""
+    from drol.config import TrainConfig
+    from drol.ranges import json_schema
+
+    props = json_schema(TrainConfig)
+    for method in methods().values():
+        props.update(json_schema(method.config_class()))
+    return dict(sorted(props.items()))
 
 
 def _setting_defaults(validate_properties):

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from drol.cli import main
 
 
@@ -17,3 +19,13 @@ def test_bench_json_reports_every_case_and_both_ratios(capsys):
 def test_bench_unknown_case_is_named(capsys):
     assert main(["bench", "--cases", "drol16,drol7"]) == 2
     assert "drol7" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("repeats", ["0", "-3"])
+def test_bench_repeats_below_one_is_one_line(capsys, repeats):
+    assert main(["bench", "--repeats", repeats, "--cases", "fql"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("drol bench: error: --repeats"), err
+    assert ">= 1" in err and "median" not in err

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from drol.data import DataError, d4rl
+from drol.data import DataError, d4rl, d4rl_envs
 from drol.tasks import get_task
 
 UMAZE = "antmaze-umaze-v2"
@@ -295,7 +295,7 @@ def test_minari_missing_dataset_names_the_download(tmp_path):
 
 def _robotics():
     try:
-        return d4rl._gymnasium_robotics()
+        return d4rl_envs._gymnasium_robotics()
     except DataError as err:
         pytest.skip(f"gymnasium-robotics is not installed ({err})")
 
@@ -303,7 +303,7 @@ def _robotics():
 def test_missing_gymnasium_robotics_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)
     with pytest.raises(DataError, match="pip install gymnasium-robotics"):
-        d4rl.make_d4rl_env(PEN, 1)
+        d4rl_envs.make_d4rl_env(PEN, 1)
 
 
 @pytest.mark.parametrize("task", ["pen-human-v1", "door-cloned-v1", "hammer-expert-v1", "relocate-human-v1",
@@ -311,7 +311,7 @@ def test_missing_gymnasium_robotics_says_what_to_install(monkeypatch):
 def test_env_spaces_match_d4rl(task):
     _robotics()
     spec = d4rl.d4rl_spec(task)
-    env = d4rl.make_d4rl_env(task, 2)
+    env = d4rl_envs.make_d4rl_env(task, 2)
     try:
         for e in env.envs:
             assert e.observation_space.shape == (spec.obs_dim,)
@@ -330,8 +330,9 @@ def test_antmaze_maps_are_gymnasium_robotics_mazes():
     _robotics()
     from gymnasium_robotics.envs.maze import maps
 
-    for layout, theirs in ((d4rl.ANTMAZE_MAPS["umaze"], maps.U_MAZE), (d4rl.ANTMAZE_MAPS["medium"], maps.MEDIUM_MAZE),
-                           (d4rl.ANTMAZE_MAPS["large"], maps.LARGE_MAZE)):
+    ours = d4rl_envs.ANTMAZE_MAPS
+    for layout, theirs in ((ours["umaze"], maps.U_MAZE), (ours["medium"], maps.MEDIUM_MAZE),
+                           (ours["large"], maps.LARGE_MAZE)):
         walls = [[1 if c == "#" else 0 for c in row] for row in layout]
         assert walls == [[1 if c == 1 else 0 for c in row] for row in theirs]
 
@@ -340,7 +341,7 @@ def test_antmaze_maps_are_gymnasium_robotics_mazes():
                                              ("antmaze-large-play-v2", (32, 24))])
 def test_antmaze_env_uses_d4rl_frame_start_goal_and_radius(task, goal_cell):
     _robotics()
-    env = d4rl.make_antmaze_env(task)
+    env = d4rl_envs.make_antmaze_env(task)
     try:
         for seed in range(3):
             obs, _ = env.reset(seed=seed)
@@ -360,13 +361,13 @@ def test_antmaze_env_uses_d4rl_frame_start_goal_and_radius(task, goal_cell):
 
 def test_d4rl_ant_model_has_d4rl_timing_and_motors():
     _robotics()
-    env = d4rl.make_antmaze_env(UMAZE)
+    env = d4rl_envs.make_antmaze_env(UMAZE)
     try:
         assert env.ant.dt == pytest.approx(0.1)
         assert np.all(env.ant.model.actuator_ctrlrange == [-30, 30]) and np.all(env.ant.model.actuator_gear[:, 0] == 1)
     finally:
         env.close()
-    native = d4rl.make_antmaze_env(UMAZE, ant_model="gymnasium")
+    native = d4rl_envs.make_antmaze_env(UMAZE, ant_model="gymnasium")
     try:
         assert native.ant.dt == pytest.approx(0.05) and np.all(native.ant.model.actuator_gear[:, 0] == 150)
     finally:
@@ -377,7 +378,7 @@ def test_evaluate_scores_a_pen_policy_with_d4rl_limits():
     _robotics()
     from drol.evaluate import evaluate
 
-    env = d4rl.make_d4rl_env(PEN, 2)
+    env = d4rl_envs.make_d4rl_env(PEN, 2)
     try:
         frame = evaluate(lambda obs: torch.zeros(obs.shape[0], 24), env, seed=0, scorer=d4rl.normalized_score_fn(PEN))
     finally:
@@ -388,7 +389,7 @@ def test_evaluate_scores_a_pen_policy_with_d4rl_limits():
 
 def test_minari_antmaze_env_keeps_the_datasets_own_frame():
     gymnasium = _robotics()
-    env = d4rl.make_minari_antmaze_env(UMAZE, gymnasium.spec("AntMaze_UMaze-v4"))
+    env = d4rl_envs.make_minari_antmaze_env(UMAZE, gymnasium.spec("AntMaze_UMaze-v4"))
     try:
         obs, _ = env.reset(seed=0)
         assert obs.shape == (29,) and not env.maze_env.continuing_task

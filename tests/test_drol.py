@@ -6,7 +6,7 @@ import torch
 from conftest import manual_mlp, member_params
 
 from drol.agents.base import q_improvement_loss
-from drol.agents.drol import DROLAgent, DROLConfig, route, routing_metrics, sample_ball
+from drol.agents.drol import DROLAgent, DROLConfig, ball_from_draws, route, routing_metrics, sample_ball
 
 TINY = dict(actor_hidden_dims=(8, 8), value_hidden_dims=(8, 8))
 
@@ -27,6 +27,59 @@ def test_ball_sampler_in_ball_with_known_second_moment(dim):
     assert abs(sq.mean().item() - expected) < 0.01 * expected
     # Uniform in the ball: P(||z|| <= R/2) = 2^-d.
     assert abs((sq <= radius**2 / 4).float().mean().item() - 0.5**dim) < 0.005
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_ball_sampler_gives_the_same_bits_on_any_thread_count(restore_threads):
+    """torch's pow and vector_norm round differently in their vectorised and scalar loops, and which elements
+    take which loop depends on how the tensor is split over threads: the latents must not depend on it."""
+    # Sizes whose split over 2 threads put elements on a different loop than on 1 thread (5 of these 11
+    # gave different bits before).
+    cases = [(5, (n,)) for n in range(50_000, 50_008)] + [(2, (50_001,)), (21, (4_099, 3)), (5, (2_051, 16))]
+    for dim, shape in cases:
+        samples = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            samples.append(sample_ball(shape, dim, math.sqrt(dim), torch.Generator().manual_seed(shape[0])))
+        assert torch.equal(samples[0], samples[1]), (dim, shape)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 5, 21])
+def test_ball_latents_depend_only_on_their_own_draws(dim):
+    radius = math.sqrt(dim)
+    g = torch.Generator().manual_seed(dim)
+    z = sample_ball((1000,), dim, radius, g)
+    g = torch.Generator().manual_seed(dim)  # the same draws as ever: randn(..., dim), then rand(..., 1)
+    gauss, u = torch.randn(1000, dim, generator=g), torch.rand(1000, 1, generator=g)
+    assert torch.equal(ball_from_draws(gauss, u, radius), z)
+    pieces = torch.cat([ball_from_draws(gauss[i:i + 7], u[i:i + 7], radius) for i in range(0, 1000, 7)])
+    assert torch.equal(pieces, z)  # slices of 7: every element on the scalar tail of torch's loops
+    assert torch.equal(ball_from_draws(gauss.t().contiguous().t(), u.t().contiguous().t(), radius), z)
+    assert torch.equal(ball_from_draws(gauss.view(40, 25, dim), u.view(40, 25, 1), radius).view(1000, dim), z)
+    # The reference's formula, computed in float64: the latents are within float32 rounding of it.
+    exact = gauss.double() / gauss.double().norm(dim=-1, keepdim=True) * radius * u.double() ** (1 / dim)
+    assert (z.double() - exact).abs().max() <= 4 * 2.0**-24 * radius
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 5, 21])
+def test_ball_latents_never_leave_the_ball(dim):
+    radius = math.sqrt(dim)
+    g = torch.Generator().manual_seed(100 + dim)
+    drawn = sample_ball((300_000,), dim, radius, g)
+    # Draws at the edge: u a few float32 ulps below 1 (torch.rand's largest values are 1 - k * 2^-24).
+    u = 1 - torch.randint(1, 50, (100_000, 1), generator=g).float() * 2.0**-24
+    edge = ball_from_draws(torch.randn(100_000, dim, generator=g), u, radius)
+    assert (edge.double().norm(dim=-1) > radius * (1 - 1e-5)).all()  # they do reach the sphere
+    for z in (drawn, edge):
+        assert z.double().square().sum(-1).max().item() <= radius**2  # exact squares, float64 sum
+        assert z.square().sum(-1).max().item() <= radius**2  # float32, torch's own order
+        assert torch.linalg.vector_norm(z, dim=-1).max().item() <= radius
 
 
 def test_routing_picks_nearest_candidate():

@@ -119,3 +119,10 @@ def test_registered_method_resolves_trains_and_shows_in_views_and_table4(plain_b
                            [LABEL]).fetchone() == (1,)
     rows = {row.key: row for row in table4(db).rows}
     assert rows[TOY_TASK].ours[LABEL].n_seeds == 1 and rows[TOY_TASK].ours[LABEL].mean is not None
+    # The figures draw a method without K (its style from the methods table; no K axis, no routing).
+    from drol.reports.figures import runtime_cases, runtime_data, write_figures
+
+    assert {p.stem for p in write_figures(db, tmp_path / "figures")} == \
+        {"learning_curves", "performance_profile", "runtime"}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert list(runtime_cases(runtime_data(con)[0]).index) == [(LABEL, 0)]

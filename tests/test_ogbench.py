@@ -112,3 +112,141 @@ def test_train_runs_end_to_end_and_records_the_dataset(data_dir, tmp_path):
 
     evals = pd.read_parquet(tmp_path / "run" / "evals.parquet")
     assert len(evals) == 2 * 2 and (evals.length == 200).all()  # no success from noise: full episodes
+
+
+# --------------------------------------------------------------------------------------------------------
+# Bad files: one line naming the file, the key and the fix, before OGBench's loader and any run file.
+
+STEPS = 33  # rows of the fixture's training file (3 episodes of 11 states)
+_ENDS = np.zeros(STEPS, np.float32)
+_ENDS[10::11] = 1
+
+
+def _nan_at(shape, row):
+    array = np.zeros(shape, np.float32)
+    array[row, 0] = np.nan
+    return array
+
+
+@pytest.mark.parametrize("replace, words", [
+    # Row counts that differ: OGBench's loader raised IndexError.
+    ({"actions": np.zeros((20, 5), np.float32)}, ["actions has 20 rows but observations has 33"]),
+    ({"qvel": np.zeros((40, 20), np.float32)}, ["qvel has 40 rows but observations has 33"]),
+    ({"terminals": _ENDS[:30]}, ["terminals has 30 rows but observations has 33"]),
+    # Non-finite values in keys other than the transition keys trained to `finished`.
+    ({"qpos": _nan_at((STEPS, 21), 7)}, ["qpos holds 1 non-finite value(s)", "row 7"]),
+    ({"qvel": np.full((STEPS, 20), np.inf, np.float32)}, ["qvel holds 660 non-finite"]),
+    ({"terminals": np.where(_ENDS == 1, np.nan, 0).astype(np.float32)}, ["terminals holds 3 non-finite"]),
+    ({"observations": _nan_at((STEPS, 28), 32)}, ["observations holds 1 non-finite", "row 32"]),
+    # Text and objects: text trained to `finished`, objects were reported as a truncated file.
+    ({"observations": np.full((STEPS, 28), "1.0")}, ["observations has dtype <U3 (text)"]),
+    ({"observations": np.full((STEPS, 28), 1.0, dtype=object)}, ["observations has dtype object"]),
+    ({"actions": np.zeros((STEPS, 5), np.complex64)}, ["actions has dtype complex64"]),
+    ({"observations": np.zeros(STEPS, np.float32)}, ["observations has shape (33,)", "(steps, dim)"]),
+    # Terminals that leave a partial last episode, or no transition at all.
+    ({"terminals": np.r_[_ENDS[:-1], 0].astype(np.float32)}, ["terminals is 0 in the last row", "truncated"]),
+    ({"terminals": np.ones(STEPS, np.float32)}, ["terminals is 1 in every row", "no transition"]),
+    # qpos of another environment: OGBench's relabelling fails; name the files.
+    ({"qpos": np.zeros((STEPS, 5), np.float32)}, ["OGBench's loader failed", "do not belong to"]),
+])
+def test_bad_file_is_refused_naming_file_and_key_before_any_run_file(data_dir, tmp_path, capsys, replace, words):
+    train, _ = dataset_paths(TASK, data_dir)
+    write_cube_file(train, episodes=3, **replace)
+    assert _train(data_dir, tmp_path) == 2
+    err = _error_line(capsys)
+    assert err.startswith(f"drol train: error: {train}") and "regenerate or re-download" in err, err
+    assert all(w in err for w in words), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_file_without_rows_is_refused(data_dir, tmp_path, capsys):
+    _, val = dataset_paths(TASK, data_dir)
+    write_cube_file(val, episodes=0)  # OGBench's loader raised IndexError
+    assert _train(data_dir, tmp_path) == 2
+    err = _error_line(capsys)
+    assert f"{val}: observations has 0 rows" in err and "regenerate or re-download" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_numeric_dtypes_of_ogbench_files_load(data_dir):
+    """bool terminals and integer button_states (as OGBench and `drol gen-data` write them) pass the checks."""
+    train, _ = dataset_paths(TASK, data_dir)
+    write_cube_file(train, episodes=3, terminals=_ENDS.astype(bool))
+    data = load_ogbench(get_task(TASK), data_dir=data_dir)
+    assert len(data.train) == 30
+
+
+@pytest.fixture
+def regen_dir(tmp_path):
+    """`drol gen-data` files with short episodes (the same writer and sidecars as full ones)."""
+    from drol.data.generate import generate_dataset
+
+    data_dir = tmp_path / "data"
+    generate_dataset(TASK, episodes=2, seed=0, data_dir=data_dir, progress=False, episode_length=11)
+    return data_dir
+
+
+def test_sidecar_that_matches_its_file_is_a_regenerated_dataset(regen_dir):
+    data = load_ogbench(get_task(TASK), data_dir=regen_dir)
+    assert data.route == "ogbench-regenerated" and data.train.info["settings"]["episodes"] == 2
+
+
+def _rewrite_sidecar(npz, **changes):
+    from drol.data.ogbench import sidecar_path
+
+    meta = json.loads(sidecar_path(npz).read_text())
+    meta.update(changes)
+    meta = {k: v for k, v in meta.items() if v is not None}
+    sidecar_path(npz).write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("split", [0, 1])
+@pytest.mark.parametrize("tamper, words", [
+    # The .npz rewritten after generation (another size).
+    ("npz", ["bytes recorded in"]),
+    # Same size, other contents: the sha256 decides.
+    ("sha", ["its sha256", "differs from the sha256 000000000000", "recorded in"]),
+])
+def test_sidecar_whose_sha256_does_not_match_is_refused(regen_dir, tmp_path, capsys, split, tamper, words):
+    from drol.data.ogbench import sidecar_path
+
+    npz = dataset_paths(TASK, regen_dir)[split]
+    if tamper == "npz":
+        with np.load(npz) as f:
+            arrays = dict(f)
+        arrays["actions"] = arrays["actions"] * 0.5
+        np.savez(npz, **arrays)  # a valid OGBench file, but not the one the sidecar describes
+    else:
+        _rewrite_sidecar(npz, sha256="0" * 64)
+    assert _train(regen_dir, tmp_path) == 2
+    err = _error_line(capsys)
+    assert err.startswith(f"drol train: error: {npz}: its ") and sidecar_path(npz).name in err, err
+    assert all(w in err for w in words), err
+    assert f"drol gen-data {TASK} --episodes 2 --seed 0 --data-dir {regen_dir}" in err, err
+    assert f"delete {sidecar_path(npz)} if the .npz is a downloaded file" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_sidecar_without_sha256_is_refused(regen_dir, tmp_path, capsys):
+    npz = dataset_paths(TASK, regen_dir)[0]
+    _rewrite_sidecar(npz, sha256=None)
+    assert _train(regen_dir, tmp_path) == 2
+    err = _error_line(capsys)
+    assert f"{npz}.json: no sha256 of {npz.name}" in err and "drol gen-data" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_download_mode_checks_present_files_too(data_dir, monkeypatch):
+    import ogbench.utils
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the loader tried to download a present file")
+
+    monkeypatch.setattr(ogbench.utils.urllib.request, "urlopen", no_download)
+    assert len(load_ogbench(get_task(TASK), data_dir=data_dir, offline=False).train) == 30
+    train, _ = dataset_paths(TASK, data_dir)
+    write_cube_file(train, episodes=3, actions=np.zeros((20, 5), np.float32))
+    from drol.data import DataError
+
+    with pytest.raises(DataError, match="actions has 20 rows"):
+        load_ogbench(get_task(TASK), data_dir=data_dir, offline=False)

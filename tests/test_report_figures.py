@@ -15,6 +15,7 @@ from conftest import write_run_dir
 
 from drol.config import parse_sets, resolve_run  # noqa: E402
 from drol.data.toy import ToyBandit  # noqa: E402
+from drol.methods import K_SWEEP  # noqa: E402
 from drol.reports import figures  # noqa: E402
 from drol.results.db import build_database, find_run_dirs  # noqa: E402
 from drol.tasks import TOY_TASK, registry  # noqa: E402
@@ -80,12 +81,14 @@ def write_run(root: Path, method: str, task: str, seed: int, label: str | None =
 
 
 def fabricate(root: Path) -> dict:
-    """Toy: DROL(16), DROL (K = 4), FQL and a K sweep; cube-single: DROL(16) = DROL, FQL; timing runs on cube."""
+    """Toy: DROL(16), DROL (K = 4), FQL and a K sweep (tagged K-sweep, as the workflow tags it); cube-single:
+    DROL(16) = DROL, FQL; timing runs on cube (not tagged here: `labelled_database` adds the runtime tag)."""
     runs = {}
     for seed in SEEDS:
         runs["toy-fql", seed] = write_run(root, "fql", TOY_TASK, seed)
         for k in SWEEP_K:  # K = 16 is DROL(16), K = 4 the toy's DROL: the labels come from the configs
-            runs["toy", k, seed] = write_run(root, "drol", TOY_TASK, seed, sets=[f"num_candidates={k}"])
+            runs["toy", k, seed] = write_run(root, "drol", TOY_TASK, seed, sets=[f"num_candidates={k}"],
+                                             tags=[K_SWEEP])
         runs["cube", seed] = write_run(root, "drol", CUBE, seed, "DROL(16)")
         runs["cube-fql", seed] = write_run(root, "fql", CUBE, seed)
     timing = ["eval_interval=20"]
@@ -239,3 +242,70 @@ def test_learning_curves_of_many_tasks_are_paged(tmp_path):
     assert [p.name for p in paths] == ["learning_curves.png", "learning_curves.pdf", "learning_curves_p2.png",
                                        "learning_curves_p2.pdf"]
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
+
+
+# One figure list, one selection rule
+def test_every_registered_figure_has_a_caption_and_a_config_key():
+    repo = Path(__file__).resolve().parents[1]
+    schema = (repo / "workflow/schemas/config.schema.yaml").read_text()
+    for stem, figure in figures.FIGURES.items():
+        assert figure.stem == stem and callable(figure.function)
+        assert (repo / "workflow/report" / f"{stem}.rst").is_file(), f"no caption workflow/report/{stem}.rst"
+        assert figure.needs is None or f"{figure.needs}:" in schema, figure.needs
+    assert figures.figures_for({}) == ["routing", "learning_curves", "performance_profile"]
+    assert figures.figures_for({"runtime": {"task": CUBE}, "k_sweep": {"tasks": [TOY_TASK]}}) == list(figures.FIGURES)
+
+
+def test_tables_and_figures_show_the_same_setting_and_never_timing_runs(tmp_path):
+    """FQL ran 100 steps; DROL(16) only 50 steps, with more seeds; timing runs (20 steps, tagged runtime) carry
+    method labels too. Per task and label the selection rule shows the longest setting of that label: Table 4
+    and the learning curves both show DROL(16) at 50 steps (a per-task pick across labels would drop it), and
+    the timing runs are in no method result."""
+    from drol.methods import RUNTIME
+    from drol.reports.tables import table4
+
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        write_run(root, "fql", CUBE, seed)
+    for seed in (0, 1, 2):
+        write_run(root, "drol", CUBE, seed, "DROL(16)", steps=50)
+    write_run(root, "fql", CUBE, 0, steps=20, tags=[RUNTIME])
+    write_run(root, "drol", CUBE, 0, steps=20, tags=[RUNTIME])
+    db = tmp_path / "results.duckdb"
+    build_database(find_run_dirs([root]), db)
+    ours = {row.key: row for row in table4(db).rows}[CUBE].ours
+    assert (ours["FQL"].setting.steps, ours["FQL"].n_seeds) == (STEPS, 2)
+    assert (ours["DROL(16)"].setting.steps, ours["DROL(16)"].n_seeds) == (50, 3)
+    assert all(not s.alternatives for s in ours.values())  # the timing runs are no alternative setting
+    with duckdb.connect(str(db), read_only=True) as con:
+        curves = figures.learning_curves_data(con)
+        assert con.execute("SELECT count(*) FROM task_scores WHERE steps = 20").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM result_runs WHERE steps = 20").fetchone() == (0,)
+    last = curves.groupby("label").step.max().to_dict()
+    assert last == {"FQL": STEPS, "DROL(16)": 50, "DROL": 50}  # cube-single: DROL's tuned K is 16, one run
+    assert curves.groupby("label").run_id.nunique().to_dict() == {"FQL": 2, "DROL(16)": 3, "DROL": 3}
+
+
+def test_each_figure_draws_the_numbers_of_its_view(labelled_database):
+    """The figures' data against the views and the statistics: K sensitivity against `k_sensitivity`, the
+    learning curves' last evaluation against `task_scores`, the performance profiles against stats' profiles."""
+    from drol.reports.tables import family_statistics
+
+    db = labelled_database["db"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        sweep = figures.k_sensitivity_data(con)
+        view = con.execute("SELECT task, K, mean, n_seeds FROM k_sensitivity WHERE shown ORDER BY task, K").fetchall()
+        curves = figures.learning_curves_data(con)
+        scores = con.execute("SELECT task, label, mean, n_seeds FROM task_scores WHERE shown "
+                             "ORDER BY task, label").fetchall()
+        profiles = figures.performance_profile_data(con)
+    drawn = sweep.groupby(["task", "K"]).score.agg(["mean", "count"]).reset_index()
+    assert [(t, k, pytest.approx(m), n) for t, k, m, n in drawn.itertuples(index=False)] == view
+    final = curves[curves.step == curves.groupby("run_id").step.transform("max")]
+    drawn = final.groupby(["task", "label"]).score.agg(["mean", "count"]).reset_index()
+    assert sorted((t, lb, pytest.approx(m), n) for t, lb, m, n in drawn.itertuples(index=False)) == scores
+    stats = {(s.family, s.method): s for s in family_statistics(db, n_resamples=50)}
+    assert set(stats) == set(zip(profiles.family, profiles.label))
+    for (family, label), p in profiles.groupby(["family", "label"]):
+        assert np.array_equal(p.fraction.to_numpy(), stats[family, label].profile), (family, label)
+        assert p.n_runs.iloc[0] == sum(map(len, stats[family, label].strata.values()))

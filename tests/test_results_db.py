@@ -331,7 +331,7 @@ def test_building_twice_gives_identical_content(fabricated, tmp_path):
     again = fabricated["db"].parent / "again.duckdb"
     build_database(list(reversed(find_run_dirs([fabricated["root"]]))), again)
     first, second = all_content(fabricated["db"]), all_content(again)
-    assert list(first) == list(second) and len(first) == len(TABLES) + 9
+    assert list(first) == list(second) and len(first) == len(TABLES) + 13  # tables and views
     for name in first:
         assert first[name] == second[name], name
 
@@ -339,7 +339,8 @@ def test_building_twice_gives_identical_content(fabricated, tmp_path):
 def test_database_is_written_atomically_in_an_old_storage_format(fabricated, tmp_path):
     out = tmp_path / "sub" / "results.duckdb"
     build_database(find_run_dirs([fabricated["root"]]), out)
-    assert sorted(p.name for p in out.parent.iterdir()) == ["results.duckdb"]  # no temporary file or WAL left
+    # No temporary file or WAL left; the build's lock file stays (a lock is released, never deleted).
+    assert sorted(p.name for p in out.parent.iterdir()) == [".results.duckdb.lock", "results.duckdb"]
     header = out.read_bytes()[:20]
     assert header[8:12] == b"DUCK" and struct.unpack("<Q", header[12:20])[0] == 64  # DuckDB 0.10 / 1.x storage
     # A failed build leaves the existing database untouched and no temporary file.
@@ -349,7 +350,8 @@ def test_database_is_written_atomically_in_an_old_storage_format(fabricated, tmp
     before = out.read_bytes()
     with pytest.raises(ResultsError, match="broken/run.json"):
         build_database([bad], out)
-    assert out.read_bytes() == before and sorted(p.name for p in out.parent.iterdir()) == ["results.duckdb"]
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == [".results.duckdb.lock", "results.duckdb"]
 
 
 def test_database_opens_read_only(fabricated):

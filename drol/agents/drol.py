@@ -46,23 +46,22 @@ def sample_ball(shape: tuple[int, ...], dim: int, radius: float, generator: torc
 
 
 def ball_from_draws(gauss: torch.Tensor, u: torch.Tensor, radius: float) -> torch.Tensor:
-    """(..., dim) standard normal and (..., 1) uniform [0, 1) float32 draws -> (..., dim) latents, exactly.
+    """(..., dim) standard normal and (..., 1) uniform [0, 1) draws -> (..., dim) latents, exactly.
 
-    Only correctly rounded IEEE operations (+, *, /, sqrt, min, nextafter, comparisons) touch values, each
-    row on its own and in a fixed order, so every element's result is a function of its own draws alone:
-    the same bits on 1 or 16 threads, in one call or in slices, vectorised or not. (`linalg.vector_norm`
-    and `pow` are not: their vectorised and scalar paths round differently, and which elements take which
-    path depends on the tensor's size and the number of threads.) The norm is a fixed pairwise sum of
-    squares in float64 (each square exact); u^(1/dim) is rounded to float32 by comparing float64 powers
-    (a fixed chain of products) of the midpoints next to torch's pow (see `_root`). The radius is capped at
-    R * (1 - (dim + 2) * 2^-24), so no latent's norm exceeds R even after rounding to float32 and summing
-    its squares in float32 in any order; this moves latents only within a few float32 ulps of the sphere.
+    Only correctly rounded IEEE operations (+, *, /, sqrt, comparisons, conversions) decide the result, each
+    row on its own and in a fixed order, so every latent is a function of its own draws alone: the same bits
+    on 1 or 16 threads, in one call or in slices, vectorised or not. (`linalg.vector_norm` and `pow` are
+    not: their vectorised and scalar paths round differently, and which elements take which path depends on
+    the tensor's size and the number of threads.) The norm is a fixed pairwise sum of squares in float64
+    (each square exact); u^(1/dim) is rounded to float32 by comparing float64 powers of float32 midpoints
+    (see `_root`). The radius is capped at R * (1 - (dim + 2) * 2^-24), so no latent's norm exceeds R, even
+    after rounding to float32 and summing its squares in float32 in any order; the cap moves only latents
+    within a few float32 ulps of the sphere, by at most that much.
     """
     dim = gauss.shape[-1]
     g = gauss.to(torch.float64)
     norm = _fixed_order_sum(g * g).sqrt().clamp_min(torch.finfo(torch.float64).tiny)
-    rho = torch.clamp_max(radius * _root(u.to(torch.float32), dim).to(torch.float64),
-                          radius * (1.0 - (dim + 2) * 2.0**-24))
+    rho = (radius * _root(u.to(torch.float32), dim).to(torch.float64)).clamp_max(radius * (1 - (dim + 2) * 2.0**-24))
     return (g * (rho / norm)).to(gauss.dtype)
 
 
@@ -88,26 +87,22 @@ def _int_pow(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _root(u: torch.Tensor, dim: int) -> torch.Tensor:
-    """u^(1/dim) rounded to the nearest float32, decided by float64 products alone: the largest float32
-    r >= 0 whose midpoint m with the float32 below it has m^dim <= u (m exact in float64, m^dim by
-    `_int_pow`, non-decreasing in m), for float32 u in [0, 1). torch's float64 pow rounded to float32 is
-    never more than one float32 ulp from that r (checked on every value torch.rand returns, k * 2^-24,
-    for dims 2 to 33 and 64), so r is among it and its two neighbours either side, whichever path
-    computed the pow."""
+    """u^(1/dim) rounded to the nearest float32, decided by float64 products alone, for float32 u in [0, 1].
+
+    Among the float32 neighbours of a guess (torch's float64 pow rounded to float32), the answer is the
+    largest r whose midpoint m with the float32 below it has m^dim <= u (m is exact in float64; m^dim by
+    `_int_pow`, non-decreasing in m, so the midpoints that pass are a prefix). The guess is never more than
+    one float32 ulp from the answer (it equals it on every value torch.rand returns, k * 2^-24, for dims 2
+    to 33 and 64, tested), and the window reaches 2 ulps either side: whichever way the pow was computed, the
+    answer is the same."""
     if dim == 1:
         return u
-    guess = u.to(torch.float64).pow(1.0 / dim).to(torch.float32)
-    below, above = [guess], [guess]
-    for _ in range(3):
-        below.insert(0, torch.nextafter(below[0], torch.zeros_like(guess)))
-    for _ in range(2):
-        above.append(torch.nextafter(above[-1], torch.ones_like(guess)))
-    floats = torch.stack(below + above[1:], -1).to(torch.float64)  # (..., 1, 6) ascending: guess -3 .. +2
-    candidates, midpoints = floats[..., 1:], (floats[..., :-1] + floats[..., 1:]) * 0.5
-    fits = _int_pow(midpoints, dim) <= u.to(torch.float64).unsqueeze(-1)
-    # Ascending midpoints, a non-decreasing power: the fits are a prefix; the answer ends it.
-    last = (fits.sum(-1, keepdim=True) - 1).clamp_min(0)
-    root = candidates.gather(-1, last).squeeze(-1).to(torch.float32)
+    u64 = u.to(torch.float64)
+    guess = u64.pow(1.0 / dim).to(torch.float32).view(torch.int32)  # >= 0: neighbours are adjacent integers
+    window = (guess.unsqueeze(-1) + torch.arange(-3, 3, dtype=torch.int32, device=u.device)).clamp_min(0)
+    floats = window.view(torch.float32).to(torch.float64)  # guess - 3 ulps ... guess + 2 ulps
+    passed = (_int_pow((floats[..., :-1] + floats[..., 1:]) * 0.5, dim) <= u64.unsqueeze(-1)).sum(-1)
+    root = (guess + (passed - 3).to(torch.int32)).view(torch.float32)
     return torch.where(u > 0, root, 0.0)
 
 

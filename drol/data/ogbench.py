@@ -8,9 +8,11 @@ be regenerated here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shlex
 import warnings
 import zipfile
 from dataclasses import replace
@@ -37,6 +39,13 @@ if TYPE_CHECKING:
 # key an OGBench dataset file may hold.
 FILE_KEYS = ("observations", "actions", "terminals", "qpos")
 KNOWN_KEYS = {*FILE_KEYS, "qvel", "button_states"}
+# Every key of an OGBench file holds one row per environment step: terminals one flag, the others a vector.
+STEP_NDIM = {"observations": 2, "actions": 2, "terminals": 1, "qpos": 2, "qvel": 2, "button_states": 2}
+# dtype kinds a file may hold (bool, signed and unsigned integers, floats), and names of the others.
+NUMERIC_KINDS = "biuf"
+_KIND_NAMES = {"U": "text", "S": "bytes", "O": "Python objects", "V": "raw or structured records",
+               "c": "complex numbers", "M": "dates", "m": "time spans"}
+_FIX = "regenerate or re-download it"
 # Episode limits of the environments, as OGBench registers them per family.
 EPISODE_LIMITS = {
     "antmaze-large-navigate": 1000, "antmaze-giant-navigate": 1000, "humanoidmaze-medium-navigate": 2000,
@@ -114,7 +123,12 @@ def missing_message(task_name: str, path: Path) -> str:
 
 
 def check_file(path: Path) -> None:
-    """Open and read every array once: a truncated or corrupt .npz, or a missing key, names the file."""
+    """Check an OGBench file before OGBench's loader reads it, reading each array once.
+
+    A truncated or corrupt .npz, a missing or unknown key, a key that does not hold numbers, keys whose row
+    counts differ, a file without rows or transitions, or a NaN/inf in any float key: one DataError naming
+    the file, the key and the fix.
+    """
     try:
         with np.load(path) as file:
             missing = [k for k in FILE_KEYS if k not in file.files]
@@ -126,11 +140,67 @@ def check_file(path: Path) -> None:
                 raise DataError(f"{path}: unexpected key(s) {', '.join(extra)}; OGBench files hold "
                                 f"{', '.join(sorted(KNOWN_KEYS))}: it is another kind of file, regenerate or "
                                 "re-download it")
+            _check_layout(path, {key: _array_header(path, file, key) for key in file.files})
             for key in file.files:
-                file[key]
+                _check_values(path, key, file[key])
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
         raise DataError(f"{path} is truncated or corrupt ({type(err).__name__}); delete it and regenerate "
                         "or re-download it") from None
+
+
+def _array_header(path: Path, file, key: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """dtype and shape of one array of an open .npz, from its .npy header (the data is not read)."""
+    name = f"{key}.npy" if f"{key}.npy" in file.zip.namelist() else key
+    with file.zip.open(name) as member:
+        npy_version = np.lib.format.read_magic(member)
+        if npy_version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+        elif npy_version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+        else:  # format 3.0 exists only for structured dtypes with non-latin-1 field names
+            raise DataError(f"{path}: {key} is stored in npy format {npy_version}, which holds records, not "
+                            f"numbers; {_FIX}")
+    return dtype, tuple(shape)
+
+
+def _check_layout(path: Path, headers: dict[str, tuple[np.dtype, tuple[int, ...]]]) -> None:
+    """Numeric dtypes, one row per step in every key (the same row count everywhere) and at least one row."""
+    for key, (dtype, shape) in headers.items():
+        if dtype.kind not in NUMERIC_KINDS:
+            raise DataError(f"{path}: {key} has dtype {dtype} ({_KIND_NAMES.get(dtype.kind, 'not numbers')}), "
+                            f"OGBench files hold bool, integer or float arrays: the file was not written by OGBench or "
+                            f"`drol gen-data`, {_FIX}")
+        if len(shape) != STEP_NDIM[key]:
+            want = "(steps,)" if STEP_NDIM[key] == 1 else "(steps, dim)"
+            raise DataError(f"{path}: {key} has shape {shape}, OGBench files hold {want}: the file was not "
+                            f"written by OGBench or `drol gen-data`, {_FIX}")
+    rows = headers["observations"][1][0]
+    if rows == 0:
+        raise DataError(f"{path}: observations has 0 rows (shape {headers['observations'][1]}), the file holds "
+                        f"no step; {_FIX}")
+    uneven = [f"{key} has {shape[0]}" for key, (_, shape) in headers.items() if shape[0] != rows]
+    if uneven:
+        raise DataError(f"{path}: {', '.join(uneven)} rows but observations has {rows}; every key holds one "
+                        f"row per environment step: the file is truncated or was edited, {_FIX}")
+
+
+def _check_values(path: Path, key: str, array: np.ndarray) -> None:
+    """Finite floats; terminals that end the file's last episode and leave at least one transition."""
+    if array.dtype.kind == "f":
+        finite = np.isfinite(array)
+        if not finite.all():
+            bad = finite.size - int(np.count_nonzero(finite))
+            row = int(np.argmin(finite.reshape(len(finite), -1).all(axis=1)))
+            raise DataError(f"{path}: {key} holds {bad} non-finite value(s) (NaN or inf), the first in row {row}; "
+                            f"{_FIX}")
+    if key == "terminals":
+        ends = array != 0
+        if not ends[-1]:
+            raise DataError(f"{path}: terminals is 0 in the last row, so the file ends inside an episode: it is "
+                            f"truncated, {_FIX}")
+        if ends.all():
+            raise DataError(f"{path}: terminals is 1 in every row, so every episode is a single state and the "
+                            f"file holds no transition; {_FIX}")
 
 
 def load_ogbench(task, device: torch.device | str = "cpu", data_dir: Path | None = None,
@@ -138,20 +208,26 @@ def load_ogbench(task, device: torch.device | str = "cpu", data_dir: Path | None
     ogbench = _quiet_ogbench()
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     train_path, val_path = dataset_paths(task.name, data_dir)
-    if offline:
-        for path in (train_path, val_path):
-            if not path.exists():
-                raise DataError(missing_message(task.name, path))
-            check_file(path)
-        location = {"dataset_path": str(train_path)}
-    else:
-        location = {"dataset_dir": str(data_dir)}  # OGBench downloads what is missing
+    if not offline:
+        ogbench.download_datasets([dataset_stem(task.name)], str(data_dir))  # only what is missing
+    sidecars = []
+    for path in (train_path, val_path):
+        if not path.exists():
+            raise DataError(missing_message(task.name, path))
+        check_file(path)  # before OGBench's loader, which would crash or load garbage
+        sidecars.append(verify_sidecar(path, task.name))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        env, train, val = ogbench.make_env_and_datasets(task.name, compact_dataset=False, **location)
+        try:
+            env, train, val = ogbench.make_env_and_datasets(task.name, compact_dataset=False,
+                                                            dataset_path=str(train_path))
+        except (IndexError, ValueError) as err:  # e.g. qpos of another environment in the relabelling
+            raise DataError(f"{train_path} or {val_path}: OGBench's loader failed on the arrays "
+                            f"({type(err).__name__}: {_one_line(err)}); the files do not belong to {task.name}: "
+                            f"{_FIX}") from None
         obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
         env.close()
-    info = {"dataset_file": str(train_path), "ogbench": version("ogbench"), **read_sidecar(train_path)}
+    info = {"dataset_file": str(train_path), "ogbench": version("ogbench"), **sidecars[0]}
     datasets = []
     for arrays, path in ((train, train_path), (val, val_path)):
         validate_transitions(arrays, obs_dim, action_dim, source=str(path))
@@ -159,6 +235,10 @@ def load_ogbench(task, device: torch.device | str = "cpu", data_dir: Path | None
     return TaskData(train=datasets[0], val=datasets[1],
                     make_env=lambda n: GymBatchedEnv([make_env(task.name) for _ in range(n)]),
                     route="ogbench-regenerated" if info.get("generator") else "ogbench", scorer=success_score)
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())[:200]
 
 
 def sidecar_path(npz_path: Path) -> Path:
@@ -181,6 +261,41 @@ def read_sidecar(npz_path: Path) -> dict:
         raise DataError(f"{sidecar}: not a sidecar of a regenerated dataset (expected a JSON object); regenerate "
                         "the dataset with `drol gen-data` or delete the .json file")
     return meta
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def verify_sidecar(npz_path: Path, task_name: str) -> dict:
+    """The sidecar of a regenerated file, once its size and sha256 match the file's ({} without a sidecar).
+
+    A mismatch means the .npz changed after `drol gen-data` wrote it (edited, truncated, or replaced by a
+    download): the run would record a regenerated dataset it does not train on, so it is refused.
+    """
+    npz_path = Path(npz_path)
+    meta = read_sidecar(npz_path)
+    if not meta:
+        return meta
+    sidecar = sidecar_path(npz_path)
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    episodes, seed = settings.get("episodes", "N"), settings.get("seed", 0)
+    where = shlex.quote(str(npz_path.parent))
+    regenerate = f"`drol gen-data {task_name} --episodes {episodes} --seed {seed} --data-dir {where}`"
+    expected = meta.get("sha256")
+    if not isinstance(expected, str):
+        raise DataError(f"{sidecar}: no sha256 of {npz_path.name} in it; regenerate the dataset with {regenerate}, "
+                        "or delete the .json file if the .npz is a downloaded file")
+    size, actual_size = meta.get("bytes"), npz_path.stat().st_size
+    if isinstance(size, int) and size != actual_size:  # no need to hash
+        found = f"its size, {actual_size} bytes, differs from the {size} bytes"
+    elif (actual := file_sha256(npz_path)) != expected:
+        found = f"its sha256 {actual[:12]}... differs from the sha256 {expected[:12]}..."
+    else:
+        return meta
+    raise DataError(f"{npz_path}: {found} recorded in {sidecar.name}, so the file was changed after `drol gen-data` "
+                    f"wrote it: regenerate it with {regenerate}, or delete {sidecar} if the .npz is a downloaded file")
 
 
 def regenerated_settings(npz_path: Path) -> dict | None:

@@ -23,18 +23,24 @@ def render_markdown(doc: Document) -> str:
     if not doc.blocks:
         out += ["(no rows)", ""]
     if doc.notes:
-        out += ["## Notes", ""]
-        for heading, items in doc.notes:
-            out += [f"### {heading}", ""]
-            for item in items:
-                if isinstance(item, NoteTable):
-                    out += ["", *_md_table(item.header, item.rows, ["l"] * len(item.header)), ""]
-                elif isinstance(item, list):
-                    out += [f"  - {sub}" for sub in item]
-                else:
-                    out.append(f"- {item}")
-            out.append("")
+        out += ["## Notes", "", *_notes(
+            doc.notes, heading=lambda h: [f"### {h}", ""], end=[""],
+            table=lambda t: ["", *_md_table(t.header, t.rows, ["l"] * len(t.header)), ""],
+            sublist=lambda items: [f"  - {sub}" for sub in items], item=lambda text: [f"- {text}"])]
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _notes(notes: list[tuple[str, list]], heading, table, sublist, item, end: list[str]) -> list[str]:
+    """The notes' lines: per (heading, items) the heading's lines, each item's (a NoteTable, a list of
+    sub-items or a text), then `end`."""
+    out: list[str] = []
+    for title, items in notes:
+        out += heading(title)
+        for entry in items:
+            out += table(entry) if isinstance(entry, NoteTable) else sublist(entry) if isinstance(entry, list) \
+                else item(entry)
+        out += end
+    return out
 
 
 def _md_cell(cell: Cell) -> str:
@@ -115,20 +121,14 @@ def render_latex(doc: Document) -> str:
     if doc.intro[1:]:
         out += ["", *(_tex(p) + "\n" for p in doc.intro[1:])]
     if doc.notes:
-        out += ["", "\\paragraph{Notes.}"]
-        for heading, items in doc.notes:
-            out += [f"\\subparagraph{{{_tex(heading)}}}", "\\begin{itemize}"]
-            for item in items:
-                if isinstance(item, NoteTable):
-                    out += ["\\item[]", "\\begin{tabular}{" + "l" * len(item.header) + "}", "\\toprule",
-                            " & ".join(_tex(h) for h in item.header) + " \\\\", "\\midrule",
-                            *(" & ".join(_tex(v) for v in r) + " \\\\" for r in item.rows), "\\bottomrule",
-                            "\\end{tabular}"]
-                elif isinstance(item, list):
-                    out += ["\\begin{itemize}", *(f"\\item {_tex(sub)}" for sub in item), "\\end{itemize}"]
-                else:
-                    out.append(f"\\item {_tex(item)}")
-            out.append("\\end{itemize}")
+        out += ["", "\\paragraph{Notes.}", *_notes(
+            doc.notes, heading=lambda h: [f"\\subparagraph{{{_tex(h)}}}", "\\begin{itemize}"], end=["\\end{itemize}"],
+            table=lambda t: ["\\item[]", "\\begin{tabular}{" + "l" * len(t.header) + "}", "\\toprule",
+                             " & ".join(_tex(h) for h in t.header) + " \\\\", "\\midrule",
+                             *(" & ".join(_tex(v) for v in r) + " \\\\" for r in t.rows), "\\bottomrule",
+                             "\\end{tabular}"],
+            sublist=lambda items: ["\\begin{itemize}", *(f"\\item {_tex(sub)}" for sub in items), "\\end{itemize}"],
+            item=lambda text: [f"\\item {_tex(text)}"])]
     return "\n".join(out) + "\n"
 
 

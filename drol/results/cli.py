@@ -54,7 +54,7 @@ def _query(args: argparse.Namespace) -> int:
 
     fmt = "csv" if args.csv else "json" if args.json else "table"
     try:
-        text = query(args.db, args.sql, fmt)
+        text = query(args.db, args.sql, fmt, allow_write_files=args.allow_write_files)
     except ResultsError as err:
         return _fail("query", err)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
@@ -76,12 +76,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "query", help="run SQL on results.duckdb (read-only)",
-        description="Run one SQL statement on the results database, opened read-only. Tables: tasks, hparams, "
+        description="Run one SQL statement on the results database, opened read-only; the query can neither "
+                    "write files (unless --allow-write-files) nor install or load extensions. Tables: tasks, hparams, "
                     "runs, run_labels, evaluations, train_metrics, timings, snapshots, snapshot_states, "
                     "paper_scores, paper_family_scores, d4rl_ref_scores. Views: final_scores, task_scores, "
                     "family_scores, table4, table1, k_sensitivity, runtime, learning_curves, labelled_runs.")
     p.add_argument("sql", help='the SQL statement, e.g. "SELECT * FROM table4 WHERE ours_mean IS NOT NULL"')
     p.add_argument("--db", default=DEFAULT_DB, help=f"database file (default {DEFAULT_DB})")
+    p.add_argument("--allow-write-files", action="store_true",
+                   help="let the query write files (COPY ... TO, EXPORT DATABASE) and read files other than the "
+                        "database; without it DuckDB opens no other file. Extensions are never installed or loaded")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="print CSV (header row, NULL as empty)")
     fmt.add_argument("--json", action="store_true", help="print JSON: a list of objects, one per row")

@@ -18,6 +18,7 @@ registry (drol.methods): views join it instead of naming labels.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -31,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from drol.methods import STUDY_LABELS, method_rows
+from drol.rundir import FileLock
 from drol.tasks import Task, UnknownName, get_task, registry
 
 STORAGE_VERSION = "v1.0.0"  # oldest DuckDB storage format: readable by every DuckDB 1.x client
@@ -118,6 +120,13 @@ def _read_parquet(path: Path, columns: tuple[str, ...] = ()) -> pd.DataFrame:
                            "that directory or remove it") from None
     _require_columns(path, frame, columns)
     return frame
+
+
+def _require_numeric(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    bad = [c for c in columns if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
+    if bad:
+        raise ResultsError(f"{path}: column {bad[0]} holds {frame[bad[0]].dtype} values, not numbers; it was not "
+                           "written by `drol train`: rerun the run or remove its directory")
 
 
 def _require_columns(path: Path, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
@@ -216,10 +225,15 @@ def _load_run(run_dir: Path, base: Path) -> dict:
         task = get_task(run["task"])
     except UnknownName:
         task = None
+    for key in ("seed", "step", "steps"):
+        if key in run and (not isinstance(run[key], int) or isinstance(run[key], bool)):
+            raise ResultsError(f"{run_dir / 'run.json'}: {key} is {run[key]!r}, not an integer; rerun `drol train` "
+                               "on that directory or remove it")
     row = {
         "run_id": run_id, "method": run["method"], "task": run["task"],
         "suite": run.get("suite", task.suite if task else ""), "family": run.get("family", task.family if task else ""),
-        "seed": run["seed"], "K": run.get("K", agent.get("num_candidates")), "hparams_source": train.get("hparams_source"),
+        "seed": run["seed"], "K": run.get("K", agent.get("num_candidates")),
+        "hparams_source": train.get("hparams_source"),
         "steps": train.get("steps", run.get("steps")), "batch_size": train.get("batch_size"),
         "eval_episodes": train.get("eval_episodes"), "actor_hidden_dims": agent.get("actor_hidden_dims"),
         "value_hidden_dims": agent.get("value_hidden_dims"), "status": run["status"], "step": run.get("step"),
@@ -243,8 +257,10 @@ def _load_run(run_dir: Path, base: Path) -> dict:
     frames = {}
     if (run_dir / "evals.parquet").is_file():
         frames["evaluations"] = _read_parquet(run_dir / "evals.parquet", EVAL_COLUMNS)
+        _require_numeric(run_dir / "evals.parquet", frames["evaluations"], EVAL_COLUMNS)
     if (run_dir / "train_metrics.parquet").is_file():
         frames["train_metrics"] = _read_parquet(run_dir / "train_metrics.parquet", ("step", "name", "value"))
+        _require_numeric(run_dir / "train_metrics.parquet", frames["train_metrics"], ("step", "value"))
     if (run_dir / "snapshots.parquet").is_file():
         snaps = _read_parquet(run_dir / "snapshots.parquet")
         if len(snaps):
@@ -253,7 +269,7 @@ def _load_run(run_dir: Path, base: Path) -> dict:
             frames["snapshots"] = pd.DataFrame({"step": snaps["step"], "state_id": snaps["state_id"],
                                                 "candidate": snaps["candidate"],
                                                 "action": snaps[cols].to_numpy(dtype=float).tolist()})
-    for name, frame in frames.items():
+    for frame in frames.values():
         frame.insert(0, "run_id", run_id)
     out["frames"] = frames
     out["snapshot_states"] = [{"run_id": run_id, "state_id": i, "observation": [float(v) for v in obs]}
@@ -298,17 +314,30 @@ def _sql(name: str) -> str:
     return resources.files("drol.results").joinpath(name).read_text()
 
 
-def connect_read_only(db_path: Path | str) -> duckdb.DuckDBPyConnection:
-    """The results database opened read-only; a missing or unreadable file names the fix."""
+def connect_read_only(db_path: Path | str, config: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """The results database opened read-only (with DuckDB `config` settings); a missing file, or one that
+    is not a DuckDB database, names the fix."""
     db_path = Path(db_path)
     if not db_path.is_file():
         raise ResultsError(f"database {db_path} not found; build it with `drol build-db results/runs --out {db_path}` "
                            "(or run the workflow)")
     try:
-        return duckdb.connect(str(db_path), read_only=True)
+        return duckdb.connect(str(db_path), read_only=True, config=config or {})
     except duckdb.Error as err:
+        if not _is_duckdb_file(db_path):
+            raise ResultsError(f"cannot open {db_path}: it is not a DuckDB database; build one with `{BUILD_HINT}` "
+                               "and pass it with --db") from None
         raise ResultsError(f"cannot open {db_path} as a DuckDB database ({_one_line(err)}); rebuild it with "
-                           f"`drol build-db results/runs --out {db_path}`") from None
+                           f"`{BUILD_HINT}`") from None
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    """Whether the file starts with DuckDB's header (the magic bytes DUCK at offset 8)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
 
 
 def build_database(run_dirs: list[Path], out_path: Path) -> dict[str, int]:
@@ -317,6 +346,21 @@ def build_database(run_dirs: list[Path], out_path: Path) -> dict[str, int]:
     if out_path.is_dir():
         raise ResultsError(f"--out {out_path} is a directory; pass a file name, e.g. {out_path / 'results.duckdb'}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    busy = f"{out_path} is being built by {{holder}}; wait for that build to end (or stop it), then rerun"
+    with FileLock(out_path.parent / f".{out_path.name}.lock", busy):
+        # Leftovers of a killed build (its temporary database and WAL); no other build runs now.
+        for stale in out_path.parent.glob(f".{out_path.name}.*.tmp*"):
+            stale.unlink(missing_ok=True)
+        try:
+            return _build_locked(run_dirs, out_path)
+        except (duckdb.IOException, OSError) as err:
+            if "No space left" in str(err) or getattr(err, "errno", None) == errno.ENOSPC:
+                raise ResultsError(f"no space left on {out_path.parent} while building {out_path.name}; free space "
+                                   "and rerun (the previous database is intact)") from None
+            raise
+
+
+def _build_locked(run_dirs: list[Path], out_path: Path) -> dict[str, int]:
     base = out_path.parent.resolve()
     runs = [_load_run(Path(d).resolve(), base) for d in run_dirs]
     by_id: dict[str, dict] = {}
@@ -410,18 +454,60 @@ def _cell(value):
     return value
 
 
-def query(db_path: Path | str, sql: str, fmt: str = "table") -> str:
-    """Run `sql` on the database opened read-only; the result as an aligned table, CSV or JSON (records)."""
+# `drol query` runs with DuckDB's external access off: DuckDB then opens no file but the database itself,
+# so COPY ... TO, EXPORT DATABASE, ATTACH, INSTALL, LOAD of a file and read_parquet/read_csv of other files all
+# fail inside DuckDB (it has no setting that blocks writing files but keeps reading them). --allow-write-files
+# turns external access on for COPY ... TO and EXPORT DATABASE. Either way extensions are never installed or
+# loaded (explicitly: refused by statement type below; implicitly: autoinstall and autoload off), no
+# persistent secret is written, and the configuration is locked so a query cannot SET any of this back.
+def query_config(allow_write_files: bool = False) -> dict:
+    """DuckDB settings of a `drol query` connection."""
+    return {"enable_external_access": allow_write_files, "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False, "allow_community_extensions": False,
+            "allow_persistent_secrets": False, "lock_configuration": True}
+
+
+WRITE_FILES_HINT = "COPY ... TO and EXPORT DATABASE write files; drol query runs them only with --allow-write-files"
+
+
+def _check_statements(con: duckdb.DuckDBPyConnection, sql: str, allow_write_files: bool) -> None:
+    """Refuse empty SQL, extension statements and (without allow_write_files) COPY and EXPORT DATABASE."""
+    try:
+        kinds = {statement.type for statement in con.extract_statements(sql)}
+    except ValueError:  # a statement type this duckdb package cannot name (UPDATE EXTENSIONS)
+        raise ResultsError("this kind of statement (e.g. UPDATE EXTENSIONS) is not run by queries; run SELECT-style "
+                           "SQL (see `drol query \"SHOW TABLES\"`)") from None
+    if not kinds:
+        raise ResultsError("no SQL statement given (the SQL is empty or only ';'); pass one, e.g. "
+                           "`drol query \"SELECT * FROM table4\"`")
+    if duckdb.StatementType.LOAD in kinds:
+        raise ResultsError("INSTALL and LOAD are refused: queries never install or load DuckDB extensions; use your "
+                           "own duckdb client for that")
+    if not allow_write_files and kinds & {duckdb.StatementType.COPY, duckdb.StatementType.EXPORT,
+                                          duckdb.StatementType.COPY_DATABASE}:
+        raise ResultsError(WRITE_FILES_HINT)
+
+
+def query(db_path: Path | str, sql: str, fmt: str = "table", allow_write_files: bool = False) -> str:
+    """Run `sql` on the database opened read-only; the result as an aligned table, CSV or JSON (records).
+
+    DuckDB opens no other file (see query_config) unless `allow_write_files`, which allows COPY ... TO and
+    EXPORT DATABASE (and reading other files); extensions are never installed or loaded."""
     db_path = Path(db_path)
     if fmt not in FORMATS:
         raise ResultsError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
-    con = connect_read_only(db_path)
+    con = connect_read_only(db_path, query_config(allow_write_files))
     try:
+        _check_statements(con, sql, allow_write_files)
         cursor = con.execute(sql)
-        if cursor.description is None:
+        if cursor is None or cursor.description is None:
             return ""
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
+    except duckdb.PermissionException as err:
+        raise ResultsError(f"{_one_line(err)}: drol query opens no file but the database unless "
+                           "--allow-write-files is given (for COPY ... TO and EXPORT DATABASE; it also lets a query "
+                           "read other files)") from None
     except duckdb.Error as err:
         raise ResultsError(f"SQL error: {_one_line(err)} (the database opens read-only; list its tables and views "
                            "with `drol query \"SHOW TABLES\"`)") from None

@@ -35,10 +35,8 @@ def regen_settings():
 
 
 def report_figures():
-    """Figures the config has data for: runtime needs timing runs, the K figures a K sweep."""
-    stems = ["learning_curves", "routing", "performance_profile"]
-    if config.get("runtime"):
-        stems.append("runtime")
-    if config.get("k_sweep"):
-        stems += ["k_sensitivity", "train_metrics_vs_k"]
-    return stems
+    """Figures the config has data for (drol.reports.figures.FIGURES: runtime needs `runtime:`, the K figures
+    `k_sweep:`)."""
+    from drol.reports.figures import figures_for
+
+    return figures_for(config)

@@ -1,6 +1,7 @@
 # Tables and figures: queries over results.duckdb (opened read-only), each with a caption for
-# `snakemake --report report.html`.
-FIGURE_STEMS = ["runtime", "train_metrics_vs_k", "k_sensitivity", "routing", "learning_curves", "performance_profile"]
+# `snakemake --report report.html`. The figures are those of drol.reports.figures.FIGURES (the one list);
+# each has its caption in workflow/report/<stem>.rst.
+from drol.reports.figures import FIGURES
 
 
 localrules:
@@ -26,8 +27,8 @@ rule tables:
         'drol report tables --db {input} --out reports --label "{params.label}" > {log} 2>&1'
 
 
-# One rule per figure, so that each carries its own caption in the HTML report.
-for stem in FIGURE_STEMS:
+# One rule per figure of FIGURES, so that each carries its own caption in the HTML report.
+for stem in FIGURES:
 
     rule:
         name:

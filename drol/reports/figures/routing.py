@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from drol.data.toy import ToyBandit
-from drol.reports.figures_pkg import common as kit
+from drol.reports.figures import common as kit
 from drol.reports.select import opened
 from drol.tasks import TOY_TASK
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import textwrap
 from pathlib import Path
 
@@ -192,9 +193,18 @@ def band(ax, x, mean, sd, colour, alpha: float, scorer: str | None = None) -> No
     ax.fill_between(np.asarray(x, dtype=float), lo, hi, color=colour, alpha=alpha, lw=0)
 
 
-def ncols(n_panels: int) -> int:
-    """Columns of a small-multiples grid: up to 3 at paper width (task names stay readable)."""
-    return min(n_panels, 3)
+def grid(n_panels: int, row_in: float, top_in: float, top_in_one_column: float | None = None):
+    """Small multiples (inside `style()`): up to 3 columns at paper width (task names stay readable), panels
+    beyond `n_panels` hidden; height top_in (top_in_one_column in one column) + row_in per row.
+    Returns (figure, the n_panels axes in reading order, columns, rows)."""
+    ncols = min(n_panels, 3)
+    nrows = math.ceil(n_panels / ncols)
+    top = top_in_one_column if ncols == 1 and top_in_one_column is not None else top_in
+    fig = new_figure(SINGLE_COLUMN_IN if ncols == 1 else DOUBLE_COLUMN_IN, top + row_in * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for j in range(n_panels, nrows * ncols):
+        axes[j // ncols, j % ncols].set_visible(False)
+    return fig, [axes[i // ncols, i % ncols] for i in range(n_panels)], ncols, nrows
 
 
 def pages(tasks: list[str], out_dir, stem: str) -> list[tuple[str, list[str], str]]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from drol.reports.figures_pkg import common as kit
+from drol.reports.figures import common as kit
 from drol.reports.select import MethodLabel, opened, table1_runs
 from drol.reports.stats import TAUS, performance_profile
 
@@ -44,20 +43,15 @@ def learning_curves_figure(db, out_dir: Path | str, *, label: str | None = None)
 
 def _learning_curves_page(curves: pd.DataFrame, tasks: list[str], info: pd.DataFrame, styles: dict[str, MethodLabel],
                           out_dir, stem: str, label: str | None, note: str) -> list[Path]:
-    ncols = kit.ncols(len(tasks))
-    nrows = math.ceil(len(tasks) / ncols)
-
     with kit.style():
         from matplotlib.lines import Line2D
 
-        width = kit.SINGLE_COLUMN_IN if ncols == 1 else kit.DOUBLE_COLUMN_IN
-        fig = kit.new_figure(width, 0.8 + 1.85 * nrows)
-        axes = fig.subplots(nrows, ncols, squeeze=False)
+        fig, axes, ncols, nrows = kit.grid(len(tasks), 1.85, 0.8)
         seed_counts, coincide = [], []
         shared: dict[tuple[str, str], list[str]] = {}  # two labels that are the same runs -> the tasks
         present = [m for m in styles if m in set(curves.label)]
         for i, task in enumerate(tasks):
-            ax = axes[i // ncols, i % ncols]
+            ax = axes[i]
             data = curves[curves.task == task]
             same = _same_runs({m: frozenset(data[data.label == m].run_id) for m in present})
             for pair in same:
@@ -86,8 +80,6 @@ def _learning_curves_page(curves: pd.DataFrame, tasks: list[str], info: pd.DataF
                 ax.set_ylabel(kit.score_label(scorer))
             if i // ncols == nrows - 1 or i + ncols >= len(tasks):
                 ax.set_xlabel("training step (updates)")
-        for j in range(len(tasks), nrows * ncols):
-            axes[j // ncols, j % ncols].set_visible(False)
         handles = [Line2D([], [], color=styles[m].colour, ls=styles[m].linestyle, marker=styles[m].marker, ms=2.8,
                           label=m) for m in present]
         fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), frameon=False)
@@ -147,14 +139,9 @@ def performance_profile_figure(db, out_dir: Path | str, *, label: str | None = N
     if profiles.empty:
         return kit.no_data("performance_profile", "no finished run labelled " + ", ".join(styles))
     families = sorted(profiles.family.unique())
-    ncols = kit.ncols(len(families))
-    nrows = math.ceil(len(families) / ncols)
     with kit.style():
-        width = kit.SINGLE_COLUMN_IN if ncols == 1 else kit.DOUBLE_COLUMN_IN
-        fig = kit.new_figure(width, 0.9 + 1.8 * nrows)
-        axes = fig.subplots(nrows, ncols, squeeze=False)
-        for i, family in enumerate(families):
-            ax = axes[i // ncols, i % ncols]
+        fig, axes, _, _ = kit.grid(len(families), 1.8, 0.9)
+        for ax, family in zip(axes, families):
             for m in styles:
                 p = profiles[(profiles.family == family) & (profiles.label == m)]
                 if not p.empty:
@@ -163,8 +150,6 @@ def performance_profile_figure(db, out_dir: Path | str, *, label: str | None = N
             ax.set(title=family, xlabel="score threshold τ", ylabel="fraction of runs > τ", xlim=(0, 100),
                    ylim=(-0.02, 1.02))
             ax.legend(loc="upper right", frameon=False)
-        for j in range(len(families), nrows * ncols):
-            axes[j // ncols, j % ncols].set_visible(False)
         kit.finish(fig, ["Performance profiles: for each family and method, the fraction of runs (every task's "
                          "seeds, final scores) whose score exceeds τ; the area under a curve is the mean score. "
                          "Intervals: stats.md and profiles.csv (stratified bootstrap)."], label)

@@ -3,7 +3,6 @@ Fig. 3 top (routing diagnostics against K) and Fig. 4 (final score against K).""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import duckdb
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from drol.methods import K_SWEEP
-from drol.reports.figures_pkg import common as kit
+from drol.reports.figures import common as kit
 from drol.reports.select import opened
 
 TAIL_FRACTION = 0.1  # training metrics: mean over the last 10 % of logged steps
@@ -140,17 +139,13 @@ def k_sensitivity_figure(db, out_dir: Path | str, *, label: str | None = None) -
 
 def _k_sensitivity_page(runs: pd.DataFrame, tasks: list[str], info: pd.DataFrame, out_dir, stem: str,
                         label: str | None, what: str) -> list[Path]:
-    ncols = kit.ncols(len(tasks))
-    nrows = math.ceil(len(tasks) / ncols)
     with kit.style():
         from matplotlib.lines import Line2D
 
-        width = kit.SINGLE_COLUMN_IN if ncols == 1 else kit.DOUBLE_COLUMN_IN
-        fig = kit.new_figure(width, (1.3 if ncols == 1 else 0.75) + 2.0 * nrows)
-        axes = fig.subplots(nrows, ncols, squeeze=False)
+        fig, axes, ncols, nrows = kit.grid(len(tasks), 2.0, 0.75, 1.3)
         seed_counts, best_text, lengths = [], [], []
         for i, task in enumerate(tasks):
-            ax = axes[i // ncols, i % ncols]
+            ax = axes[i]
             s = kit.mean_sd(runs[runs.task == task], ["K"], "score")
             seed_counts += list(s.n)
             scorer = info.loc[task, "scorer"] if task in info.index else "success"
@@ -176,8 +171,6 @@ def _k_sensitivity_page(runs: pd.DataFrame, tasks: list[str], info: pd.DataFrame
                 ax.set_ylabel(kit.score_label(scorer, final=True))
             if i // ncols == nrows - 1 or i + ncols >= len(tasks):
                 ax.set_xlabel("K (candidates)")
-        for j in range(len(tasks), nrows * ncols):
-            axes[j // ncols, j % ncols].set_visible(False)
         handles = [Line2D([], [], color=kit.SWEEP_COLOUR, marker="o", ms=3.5, label="mean ± 1 s.d."),
                    Line2D([], [], color="#333333", ls="--", lw=0.9, label=f"K = {DEFAULT_K} (default)"),
                    Line2D([], [], ls="none", marker="o", ms=8, mfc="none", mec=kit.HIGHLIGHT, mew=1.6,

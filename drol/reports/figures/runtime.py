@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from drol.methods import RUNTIME
-from drol.reports.figures_pkg import common as kit
+from drol.reports.figures import common as kit
 from drol.reports.select import opened
 
 OTHER_ORD = 10**6  # a method the database's `methods` table lacks: after the registered ones
