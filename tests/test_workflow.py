@@ -98,6 +98,32 @@ def test_schema_errors_name_the_key_and_the_rule(workdir, change, words):
     assert all(w in output for w in words), output[-2000:]
 
 
+@pytest.mark.parametrize("training, words", [
+    ({"steps": "abc"}, ["'abc' is not of type 'integer'", "instance['training']['steps']"]),
+    ({"steps": -5}, ["-5 is less than the minimum of 1", "instance['training']['steps']"]),
+    ({"batch_size": 0}, ["0 is less than the minimum of 1", "instance['training']['batch_size']"]),
+    ({"actor_hidden_dims": "abc"}, ["'abc' is not of type 'array'", "actor_hidden_dims"]),
+    ({"num_candidates": 0}, ["0 is less than the minimum of 1", "num_candidates"]),
+    ({"discount": 1.5}, ["1.5 is greater than the maximum of 1", "discount"]),
+    ({"stpes": 10}, ["'stpes' was unexpected"]),
+])
+def test_schema_checks_training_types_and_ranges_before_anything_runs(training, words):
+    """The `training:` fields get the types and ranges their dataclasses declare (drol.ranges)."""
+    from drol.workflow import validate_config
+
+    config = copy.deepcopy(TOY)
+    config["training"].update(training)
+    with pytest.raises(ValueError) as err:
+        validate_config(config, REPO / "workflow/schemas/config.schema.yaml")
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+def test_bad_training_value_stops_snakemake_before_any_job(workdir):
+    result = snakemake(workdir, {**TOY, "training": {**TOY["training"], "batch_size": 0}}, "--dry-run")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "instance['training']['batch_size']" in output and "Traceback" not in output
+
+
 def test_unknown_task_stops_the_workflow_with_one_message(workdir):
     result = snakemake(workdir, {**TOY, "tasks": {"cube-single-v9": None}}, "--dry-run")
     output = result.stdout + result.stderr
