@@ -159,6 +159,18 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from drol.plan import format_plan, load_config, plan
+
+    if args.ms_per_update is not None and not args.ms_per_update > 0:
+        raise ValueError(f"--ms-per-update {args.ms_per_update}: give a time > 0 in ms (the paper's GPU: about 5)")
+    if args.repeats < 1:
+        raise ValueError(f"--repeats {args.repeats}: give a number of timed updates >= 1 (default 10)")
+    result = plan(load_config(args.configfile), args.ms_per_update, args.device, args.repeats)
+    print(json.dumps(result, indent=2) if args.json else format_plan(result, args.configfile))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drol", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,6 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=30, help="timed updates per case (median reported)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("plan", help="what a workflow config costs: jobs, updates, device-hours, eval env steps, "
+                                    "checkpoint disk (no data needed)")
+    p.add_argument("--configfile", default="workflow/config/demo.yaml",
+                   help="workflow config, as snakemake's --configfile (default workflow/config/demo.yaml)")
+    p.add_argument("--ms-per-update", type=float, default=None,
+                   help="price every update at this many ms (the paper's GPU: about 5) instead of measuring "
+                        "each case here")
+    p.add_argument("--device", default=None, help="where to measure: cpu or cuda (default: CUDA when available)")
+    p.add_argument("--repeats", type=int, default=10, help="timed updates per measured case (median; default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_plan)
 
     from drol.results.cli import add_commands as add_results_commands
 

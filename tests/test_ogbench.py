@@ -120,6 +120,13 @@ def test_train_runs_end_to_end_and_records_the_dataset(data_dir, tmp_path):
 STEPS = 33  # rows of the fixture's training file (3 episodes of 11 states)
 _ENDS = np.zeros(STEPS, np.float32)
 _ENDS[10::11] = 1
+# A run as short as can be, so that where a bad file is not refused the test fails fast on the exit code.
+_TINY = ["--set", "eval_episodes=1", "--set", "actor_hidden_dims=8", "--set", "value_hidden_dims=8"]
+
+
+def _train_tiny(data_dir, tmp_path):
+    return main(["train", "--method", "drol", "--task", TASK, "--data-dir", str(data_dir), "--out",
+                 str(tmp_path / "run"), "--no-progress", "--set", "steps=2", *_TINY])
 
 
 def _nan_at(shape, row):
@@ -152,7 +159,7 @@ def _nan_at(shape, row):
 def test_bad_file_is_refused_naming_file_and_key_before_any_run_file(data_dir, tmp_path, capsys, replace, words):
     train, _ = dataset_paths(TASK, data_dir)
     write_cube_file(train, episodes=3, **replace)
-    assert _train(data_dir, tmp_path) == 2
+    assert _train_tiny(data_dir, tmp_path) == 2
     err = _error_line(capsys)
     assert err.startswith(f"drol train: error: {train}") and "regenerate or re-download" in err, err
     assert all(w in err for w in words), err
@@ -162,7 +169,7 @@ def test_bad_file_is_refused_naming_file_and_key_before_any_run_file(data_dir, t
 def test_file_without_rows_is_refused(data_dir, tmp_path, capsys):
     _, val = dataset_paths(TASK, data_dir)
     write_cube_file(val, episodes=0)  # OGBench's loader raised IndexError
-    assert _train(data_dir, tmp_path) == 2
+    assert _train_tiny(data_dir, tmp_path) == 2
     err = _error_line(capsys)
     assert f"{val}: observations has 0 rows" in err and "regenerate or re-download" in err, err
     assert not (tmp_path / "run").exists()
@@ -218,7 +225,7 @@ def test_sidecar_whose_sha256_does_not_match_is_refused(regen_dir, tmp_path, cap
         np.savez(npz, **arrays)  # a valid OGBench file, but not the one the sidecar describes
     else:
         _rewrite_sidecar(npz, sha256="0" * 64)
-    assert _train(regen_dir, tmp_path) == 2
+    assert _train_tiny(regen_dir, tmp_path) == 2
     err = _error_line(capsys)
     assert err.startswith(f"drol train: error: {npz}: its ") and sidecar_path(npz).name in err, err
     assert all(w in err for w in words), err
@@ -230,7 +237,7 @@ def test_sidecar_whose_sha256_does_not_match_is_refused(regen_dir, tmp_path, cap
 def test_sidecar_without_sha256_is_refused(regen_dir, tmp_path, capsys):
     npz = dataset_paths(TASK, regen_dir)[0]
     _rewrite_sidecar(npz, sha256=None)
-    assert _train(regen_dir, tmp_path) == 2
+    assert _train_tiny(regen_dir, tmp_path) == 2
     err = _error_line(capsys)
     assert f"{npz}.json: no sha256 of {npz.name}" in err and "drol gen-data" in err, err
     assert not (tmp_path / "run").exists()

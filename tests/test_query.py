@@ -9,7 +9,8 @@ from conftest import write_run_dir
 
 from drol.cli import main
 from drol.config import parse_sets, resolve_run
-from drol.results.db import build_database, connect_read_only, find_run_dirs, query_config
+from drol.results.db import build_database, find_run_dirs
+from drol.results.query import connect_read_only, query_config
 from drol.tasks import TOY_TASK
 
 

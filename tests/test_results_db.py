@@ -29,8 +29,8 @@ from drol.results.db import (
     ResultsError,
     build_database,
     find_run_dirs,
-    query,
 )
+from drol.results.query import query
 from drol.tasks import TOY_TASK, registry
 
 T1 = "cube-double-play-singletask-task1-v0"  # family cube-double-play: DROL(16) = (3.0, K=16), DROL = (3.0, K=64)

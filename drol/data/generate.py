@@ -28,7 +28,6 @@ downloaded from OGBench.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from drol.data import DataError
-from drol.data.ogbench import sidecar_path, split_name  # the one OGBench name parser
+from drol.data.ogbench import file_sha256, sidecar_path, split_name  # the one OGBench name parser
 
 # Fixed zip-entry timestamp (the earliest a zip can hold), so that equal arrays give equal bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -414,11 +413,6 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def _versions() -> dict[str, str]:
     import zlib
     from importlib.metadata import version
@@ -489,7 +483,7 @@ def generate_dataset(name: str, episodes: int, seed: int, data_dir: Path, progre
         for path, arrays, split, n_episodes in outputs:
             tmp = temp_for(path)
             write_npz(tmp, arrays)
-            meta = {"dataset": stem, "split": split, "file": path.name, "sha256": _sha256(tmp),
+            meta = {"dataset": stem, "split": split, "file": path.name, "sha256": file_sha256(tmp),
                     "bytes": tmp.stat().st_size, "generator": "drol.data.generate",
                     "oracle": spec.oracle, "episodes_in_file": n_episodes, "steps": int(len(arrays["terminals"])),
                     "settings": settings, "versions": versions}

@@ -264,6 +264,7 @@ def read_sidecar(npz_path: Path) -> dict:
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (what a sidecar records; about 0.5 s for a 270 MB, 1M-step file)."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 

@@ -20,7 +20,8 @@ import duckdb
 import pandas as pd
 
 from drol.reports.fmt import steps_text, text
-from drol.results.db import ResultsError, connect_read_only
+from drol.results.db import ResultsError
+from drol.results.query import connect_read_only
 
 SETTING = ("hparams_source", "steps", "batch_size", "eval_episodes", "data_route")
 # The rule in words, as the tables' notes and the figures' captions say it (views.sql, view `settings`, has it all).

@@ -60,7 +60,7 @@ from drol.reports.paper_checks import paper_checks, paper_inconsistencies, paper
 from drol.reports.render import render_html, render_latex, render_markdown
 from drol.reports.select import Setting, method_labels, opened, records
 from drol.reports.stats import family_statistics, iqm, performance_profile, stratified_bootstrap_ci
-from drol.results.db import connect_read_only
+from drol.results.query import connect_read_only
 
 __all__ = ["BASELINES", "MARK_RATIO", "MISSING", "NOT_IN_PAPER", "ONE_STEP", "OURS", "PAPER_METHODS", "OurScore",
            "PaperScore", "Row", "ScoreTable", "Setting", "family_statistics", "iqm", "mark_row",

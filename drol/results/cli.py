@@ -50,7 +50,8 @@ def _status_counts(db: Path) -> dict[str, int]:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from drol.results.db import ResultsError, query
+    from drol.results.db import ResultsError
+    from drol.results.query import query
 
     fmt = "csv" if args.csv else "json" if args.json else "table"
     try:
