@@ -124,7 +124,7 @@ def method_rows() -> list[dict]:
     return [{"label": label.name, "method": method.name, "ord": i, "is_default": label.name == method.default_label,
              "has_k": method.has_k, "one_step": method.one_step, "colour": label.colour, "marker": label.marker,
              "linestyle": label.linestyle, "description": label.description}
-            for i, (method, label) in enumerate(m_l for m_l in labels().values())]
+            for i, (method, label) in enumerate(labels().values())]
 
 
 # The project's methods, in the paper's column order (FQL, DROL(16), DROL).

@@ -1,13 +1,11 @@
 # The run list and the lookups every rule uses. The planning itself is drol.workflow (tested with pytest).
-from pathlib import Path
-
+from drol.rundir import RESULT_FILES
 from drol.workflow import dataset_inputs, missing_data_message, plan_runs, regenerated_dir
 
 try:
     RUNS = plan_runs(config)
 except (KeyError, ValueError) as err:  # an unknown task, label or config key: one message, no traceback
     raise WorkflowError(f"config: {err}") from None
-RUN_FILES = ["evals.parquet", "train_metrics.parquet", "timing.json", "snapshots.parquet"]
 
 _missing = missing_data_message(RUNS.values())
 if _missing:
@@ -27,7 +25,7 @@ def train_spec(wildcards):
 
 
 def all_run_files():
-    return [f"{run_dir}/{name}" for run_dir in RUNS for name in RUN_FILES]
+    return [f"{run_dir}/{name}" for run_dir in RUNS for name in RESULT_FILES]
 
 
 def regen_settings():
