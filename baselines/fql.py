@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from drol.agents.base import AgentConfig, Batch, OneStepAgent, aggregate, q_improvement_loss
+from drol.agents.base import AgentConfig, Batch, Generators, OneStepAgent, aggregate, per_seed, q_improvement_loss
 from drol.nets import Actor
 from drol.ranges import bounded
 
@@ -27,20 +27,23 @@ class FQLConfig(AgentConfig):
 class FQLAgent(OneStepAgent):
     config: FQLConfig
 
-    def __init__(self, obs_dim: int, action_dim: int, config: FQLConfig):
-        super().__init__(obs_dim, action_dim, config)
-        self.actor_bc_flow = Actor(obs_dim + action_dim + 1, config.actor_hidden_dims, action_dim)
-        self.actor_onestep = Actor(obs_dim + action_dim, config.actor_hidden_dims, action_dim)
+    def __init__(self, obs_dim: int, action_dim: int, config: FQLConfig, seeds: int = 1):
+        super().__init__(obs_dim, action_dim, config, seeds)
+        self.actor_bc_flow = Actor(obs_dim + action_dim + 1, config.actor_hidden_dims, action_dim, seeds)
+        self.actor_onestep = Actor(obs_dim + action_dim, config.actor_hidden_dims, action_dim, seeds)
         self.init_optimizer()
 
-    def sample_latents(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-        return torch.randn(*shape, self.action_dim, generator=generator, device=self.device)
+    def sample_latents(self, shape: tuple[int, ...], generators: Generators) -> torch.Tensor:
+        return per_seed(generators, lambda g: torch.randn(*shape, self.action_dim, generator=g, device=self.device))
 
-    def sample_draws(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"flow_noises": self.sample_latents((batch_size,), generator),
-                "flow_times": torch.rand(batch_size, 1, generator=generator, device=self.device),
-                "noises": self.sample_latents((batch_size,), generator),
-                "next_noises": self.sample_latents((batch_size,), generator)}
+    def sample_draws(self, batch_size: int, generators: Generators) -> dict[str, torch.Tensor]:
+        def times(g: torch.Generator) -> torch.Tensor:
+            return torch.rand(batch_size, 1, generator=g, device=self.device)
+
+        return {"flow_noises": self.sample_latents((batch_size,), generators),
+                "flow_times": per_seed(generators, times),
+                "noises": self.sample_latents((batch_size,), generators),
+                "next_noises": self.sample_latents((batch_size,), generators)}
 
     def policy(self, obs: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         return self.actor_onestep(obs, latents).clamp(-1.0, 1.0)
@@ -55,7 +58,7 @@ class FQLAgent(OneStepAgent):
         x = noises
         steps = self.config.flow_steps
         for i in range(steps):
-            t = torch.full((obs.shape[0], 1), i / steps, device=obs.device)
+            t = torch.full((*obs.shape[:2], 1), i / steps, device=obs.device)
             x = x + self.actor_bc_flow(obs, x, t) / steps
         return x.clamp(-1.0, 1.0)
 
@@ -65,12 +68,12 @@ class FQLAgent(OneStepAgent):
         # BC flow loss: x_t on the straight path from x0 ~ N(0, I) to the dataset action, velocity target x1 - x0.
         x0, t = draws["flow_noises"], draws["flow_times"]
         x_t = (1 - t) * x0 + t * actions
-        flow_loss = (self.actor_bc_flow(obs, x_t, t) - (actions - x0)).square().mean()
+        flow_loss = (self.actor_bc_flow(obs, x_t, t) - (actions - x0)).square().mean((1, 2))  # per seed
 
         # Distillation: the student's output for noise z towards the teacher's endpoint for the same z.
         noises = draws["noises"]
         student_actions = self.actor_onestep(obs, noises)
-        distill_loss = (student_actions - self.teacher_actions(obs, noises)).square().mean()
+        distill_loss = (student_actions - self.teacher_actions(obs, noises)).square().mean((1, 2))
 
         # Q loss at the clipped student action, critic held fixed.
         qs = self.critic(obs, student_actions.clamp(-1.0, 1.0), detach_params=True)
@@ -80,7 +83,7 @@ class FQLAgent(OneStepAgent):
         actor_loss = flow_loss + self.config.alpha * distill_loss + q_loss
         return actor_loss, {"actor_loss": actor_loss.detach(), "bc_flow_loss": flow_loss.detach(),
                             "distill_loss": distill_loss.detach(), "q_loss": q_loss.detach(),
-                            "actor_q": q.detach().mean()}
+                            "actor_q": q.detach().mean(-1)}
 
     @torch.no_grad()
     def validation_info(self, batch: Batch, draws: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -18,43 +18,65 @@ EXIT_USAGE = 2
 
 
 def _train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from drol.config import RunSpec, parse_sets, resolve_run
     from drol.data import DataSettings
-    from drol.train import resolve_device, train
+    from drol.devices import resolve_device
+    from drol.train import train_block
 
     if args.spec:
-        spec = RunSpec.from_dict(_read_spec(args.spec))
+        given = _read_spec(args.spec)
+        specs = [RunSpec.from_dict(value) for value in (given if isinstance(given, list) else [given])]
+        if args.seed is not None:
+            if len(specs) > 1:
+                raise ValueError("--seed with a --spec list: the list already names its seeds; give one or the other")
+            specs = [replace(specs[0], seed=seed) for seed in args.seed]
     else:
         if not (args.method and args.task):
             raise ValueError("give --method and --task (or --spec with a resolved run)")
         data = DataSettings(data_dir=args.data_dir, offline=not args.download, d4rl_route=args.d4rl_route)
-        spec = resolve_run(args.method, args.task, args.seed, parse_sets(args.set or [], args.method), args.label,
-                           data=data.for_task(args.task))
+        spec = resolve_run(args.method, args.task, (args.seed or [0])[0], parse_sets(args.set or [], args.method),
+                           args.label, data=data.for_task(args.task))
+        specs = [replace(spec, seed=seed) for seed in args.seed or [0]]
+    seeds = [spec.seed for spec in specs]
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seed {' '.join(map(str, seeds))}: give distinct seeds >= 0")
+    if args.out and len(seeds) > 1:
+        raise ValueError("--out names one run directory: with several seeds use --runs-root (each seed gets its "
+                         "own directory under it)")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads {args.threads}: give a number of CPU threads >= 1 (or leave it out for all cores)")
     device = resolve_device(args.device)
+    if args.update_mode not in (None, "eager") and device.type != "cuda":
+        raise ValueError(f"--update-mode {args.update_mode} needs a CUDA device (this run is on {device}); "
+                         "use --update-mode eager")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    out = Path(args.out) if args.out else spec.run_dir("results/runs")
-    status = train(spec, out, device=str(device), progress=not args.no_progress)
-    print(f"{status}: {out}")
+    outs = [Path(args.out)] if args.out else [s.run_dir(args.runs_root) for s in specs]
+    statuses = train_block(specs, outs, device=str(device), progress=not args.no_progress, mode=args.update_mode)
+    for status, out in zip(statuses, outs):
+        print(f"{status}: {out}")
     # A signal stops the run after a checkpoint; report it like a killed process so schedulers retry it.
-    return 0 if status in ("finished", "diverged") else 128 + 15
+    return 0 if all(status in ("finished", "diverged") for status in statuses) else 128 + 15
 
 
 def _read_spec(text: str) -> dict:
     """A run spec given inline as JSON (the workflow's way) or as a path to a JSON file."""
     try:
-        value = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text())
+        value = json.loads(text if text.lstrip()[:1] in ("{", "[") else Path(text).read_text())
     except OSError as err:
         raise ValueError(f"--spec {text}: cannot read it ({err.strerror}); pass a JSON object or a spec file") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"--spec: not valid JSON ({err.msg} at line {err.lineno}); write it with RunSpec.to_dict"
                          ) from None
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return value
     if not isinstance(value, dict):
-        raise ValueError("--spec: expected a JSON object (a resolved run, as run.json's `spec`)")
+        raise ValueError("--spec: expected a JSON object (a resolved run, as run.json's `spec`) or a list of them "
+                         "(a block of seeds)")
     return value
 
 
@@ -147,15 +169,38 @@ def _bench(args: argparse.Namespace) -> int:
         from drol.tasks import UnknownName
 
         raise UnknownName(f"unknown bench case {unknown[0]!r}; choose from {', '.join(BENCH_CASES)}")
-    result = run_bench(cases, repeats=args.repeats, device=args.device)
+    modes = args.modes.split(",") if args.modes else None
+    from drol.step import MODES
+
+    bad = [m for m in modes or [] if m not in MODES]
+    if bad:
+        raise ValueError(f"--modes {args.modes}: {bad[0]!r} is not a mode; choose from {', '.join(MODES)}")
+    result = run_bench(cases, repeats=args.repeats, device=args.device, modes=modes)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"device: {result['device']}, torch {result['torch']}, median of {result['repeats']} updates, "
-          "batch {batch_size}, obs {obs_dim}, act {action_dim}".format(**result["shape"]))
-    print(pd.DataFrame(result["cases"]).to_string(index=False, float_format="%.3f"))
+    shapes = "; ".join("{}: batch {batch_size}, obs {obs_dim}, act {action_dim}".format(name, **shape)
+                       for name, shape in result["shapes"].items())
+    print(f"device: {result['device']}, torch {result['torch']}, median of {result['repeats']} updates ({shapes})")
+    print(pd.DataFrame(result["cases"]).to_string(index=False, float_format="%.3f", na_rep=""))
     for name, value in result["ratios"].items():
         print(f"{name}: {value:.3f}")
+    return 0
+
+
+def _gpu_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from drol.gpu_check import gpu_check
+
+    if not torch.cuda.is_available():
+        raise ValueError(f"gpu-check needs a CUDA GPU; this torch ({torch.__version__}) sees none (drol bench "
+                         "measures a CPU)")
+    if args.steps < 1 or args.repeats < 1:
+        raise ValueError("--steps and --repeats: give numbers >= 1")
+    data_dir = Path(args.data_dir) if args.data_dir else None
+    result = gpu_check(Path(args.out), data_dir, args.steps, args.repeats, Path(args.runs_root), args.update_mode)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -166,7 +211,15 @@ def _plan(args: argparse.Namespace) -> int:
         raise ValueError(f"--ms-per-update {args.ms_per_update}: give a time > 0 in ms (the paper's GPU: about 5)")
     if args.repeats < 1:
         raise ValueError(f"--repeats {args.repeats}: give a number of timed updates >= 1 (default 10)")
-    result = plan(load_config(args.configfile), args.ms_per_update, args.device, args.repeats)
+    if not args.per_seed_ratio > 0:
+        raise ValueError(f"--per-seed-ratio {args.per_seed_ratio}: give a ratio > 0 (1 = no gain from seed blocks)")
+    seeds_per_job = args.seeds_per_job
+    if seeds_per_job is not None and seeds_per_job != "all":
+        if not seeds_per_job.isdigit() or int(seeds_per_job) < 1:
+            raise ValueError(f"--seeds-per-job {seeds_per_job}: give an integer >= 1 or all")
+        seeds_per_job = int(seeds_per_job)
+    result = plan(load_config(args.configfile), args.ms_per_update, args.device, args.repeats,
+                  seeds_per_job=seeds_per_job, per_seed_ratio=args.per_seed_ratio)
     print(json.dumps(result, indent=2) if args.json else format_plan(result, args.configfile))
     return 0
 
@@ -177,10 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from drol.methods import labels, methods
 
-    p = sub.add_parser("train", help="train one run (resumes if the output directory holds its checkpoint)")
+    p = sub.add_parser("train", help="train a run, or a block of seeds of one configuration as one batched "
+                                     "computation (resumes from checkpoints)")
     p.add_argument("--method", help=f"the method to train: {', '.join(methods())}")
     p.add_argument("--task", help="task name (see `drol tasks`), e.g. toy-bandit-v0")
-    p.add_argument("--seed", type=int, default=0, help="seeds every RNG of the run (default 0)")
+    p.add_argument("--seed", type=int, nargs="+", default=None, metavar="N",
+                   help="seed(s) (default 0; with --spec, the spec's). Several seeds train together as one block, "
+                        "each exactly as it would alone, in its own run directory")
     p.add_argument("--label", default=None,
                    help=f"method label whose task hyperparameters to use: {', '.join(labels())} "
                         "(default: the method's first label)")
@@ -188,10 +244,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config field, e.g. --set num_candidates=4 --set steps=1000 (repeatable); "
                         "an unknown key lists the valid ones")
     p.add_argument("--spec", default=None, metavar="JSON_OR_FILE",
-                   help="a resolved run (JSON object or file, as run.json's `spec`) instead of --method/--task/"
-                        "--seed/--label/--set and the data options; the workflow passes this")
+                   help="a resolved run (JSON object or file, as run.json's `spec`), or a list of them (a block of "
+                        "seeds), instead of --method/--task/--seed/--label/--set and the data options; the "
+                        "workflow passes this")
     p.add_argument("--out", default=None,
-                   help="run directory (default results/runs/<suite>/<task>/<method>-K<K>-<config hash>/seed<N>)")
+                   help="run directory of a single seed (default <runs-root>/<suite>/<task>/<method>-K<K>-<config "
+                        "hash>/seed<N>)")
+    p.add_argument("--runs-root", default="results/runs", help="where run directories go (default results/runs)")
+    p.add_argument("--update-mode", default=None, choices=["eager", "graph", "compile"],
+                   help="how updates run: eager, or on CUDA captured as a CUDA graph (graph, the CUDA default) or "
+                        "torch.compile(mode='reduce-overhead') (compile); see drol/step.py")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     p.add_argument("--data-dir", default=None,
                    help="dataset directory (default $DROL_DATA_DIR, else ~/.ogbench/data; D4RL: $DROL_D4RL_DIR, "
@@ -228,13 +290,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", default=None, help="with `figures`: just this figure (runtime, routing, ...)")
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("bench", help="ms per update for FQL and DROL(K), and inference ms per step")
-    p.add_argument("--json", action="store_true",
-                   help="print JSON, with the ratios drol16_over_fql and drol64_over_drol16")
-    p.add_argument("--cases", default=None, help="comma-separated subset of fql,drol1,drol4,drol16,drol64")
+    from drol.bench import BENCH_CASES as BENCH_CASE_NAMES
+
+    p = sub.add_parser("bench", help="ms per update for FQL, DROL(K) and seed blocks, and inference ms per step")
+    p.add_argument("--json", action="store_true", help="print JSON, with the ratios (drol16_over_fql, "
+                   "drol64_over_drol16, drol16_s8_per_seed_over_drol16, drol16_toy_s8_per_seed_over_drol16_toy)")
+    p.add_argument("--cases", default=None, help="comma-separated subset of " + ",".join(BENCH_CASE_NAMES))
+    p.add_argument("--modes", default=None,
+                   help="comma-separated update modes: eager, graph, compile (default: all three on CUDA, eager "
+                        "on a CPU)")
     p.add_argument("--repeats", type=int, default=30, help="timed updates per case (median reported)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: CUDA when available)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("gpu-check", help="CUDA bench (eager, CUDA graph, compile), graph-vs-eager numerics and an "
+                                         "8-seed DROL(16) cube-single run, into one JSON (drol/gpu_check.py)")
+    p.add_argument("--out", default="gpu_check.json", help="result JSON (default gpu_check.json)")
+    p.add_argument("--data-dir", default=None,
+                   help="directory with a regenerated cube-single-play-v0 dataset (drol gen-data); without it the "
+                        "training run is skipped")
+    p.add_argument("--steps", type=int, default=20_000, help="updates of the training run (default 20,000)")
+    p.add_argument("--repeats", type=int, default=30, help="timed updates per bench case (default 30)")
+    p.add_argument("--runs-root", default="gpu_check_runs", help="where the training run's directories go")
+    p.add_argument("--update-mode", default=None, choices=["eager", "graph", "compile"],
+                   help="update mode of the training run (default graph)")
+    p.set_defaults(func=_gpu_check)
 
     p = sub.add_parser("plan", help="what a workflow config costs: jobs, updates, device-hours, eval env steps, "
                                     "checkpoint disk (no data needed)")
@@ -243,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ms-per-update", type=float, default=None,
                    help="price every update at this many ms (the paper's GPU: about 5) instead of measuring "
                         "each case here")
+    p.add_argument("--seeds-per-job", default=None,
+                   help="seeds per training job, an integer or all (default: the config's seeds_per_job)")
+    p.add_argument("--per-seed-ratio", type=float, default=1.0,
+                   help="with --ms-per-update: per-seed time of a block update over a one-seed update "
+                        "(drol bench's drol16_s8_per_seed_over_drol16; default 1, no gain)")
     p.add_argument("--device", default=None, help="where to measure: cpu or cuda (default: CUDA when available)")
     p.add_argument("--repeats", type=int, default=10, help="timed updates per measured case (median; default 10)")
     p.add_argument("--json", action="store_true", help="print JSON")

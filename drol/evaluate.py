@@ -1,11 +1,14 @@
-"""Batched evaluation: the N episodes of one evaluation step together, one policy forward per env step.
+"""Batched evaluation: the N episodes of every seed of a block together, one policy forward per env step.
 
-An environment here is a batched env: `reset(seed) -> obs (N, obs_dim)` and
-`step(actions, idx) -> (obs, reward, done, success)` for the live episodes `idx` only.
+An environment here is a batched env of `num_envs` = G groups x N episodes: `reset(seeds)` (G seeds) resets
+group g from seeds[g] exactly as an N-episode env reset from that seed alone would be, and returns obs
+(num_envs, obs_dim); `step(actions, idx) -> (obs, reward, done, success)` steps the live episodes `idx`
+only. Group g is seed g of the block, so a seed's episodes do not depend on the block it is in.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -19,7 +22,7 @@ if TYPE_CHECKING:
 class BatchedEnv(Protocol):
     num_envs: int
 
-    def reset(self, seed: int) -> np.ndarray: ...
+    def reset(self, seeds: list[int]) -> np.ndarray: ...
 
     def step(self, actions: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
@@ -34,31 +37,38 @@ def success_score(returns: np.ndarray, successes: np.ndarray) -> np.ndarray:
     return successes.astype(np.float64) * 100.0
 
 
-def evaluate(policy: Callable[[torch.Tensor], torch.Tensor], env: BatchedEnv, seed: int, scorer: Scorer,
-             device: torch.device | str = "cpu") -> pd.DataFrame:
-    """Run `env.num_envs` episodes; one row per episode: episode, success, return, score, length.
+def evaluate(policy: Callable[[torch.Tensor], torch.Tensor], env: BatchedEnv, seeds: list[int], scorer: Scorer,
+             device: torch.device | str = "cpu") -> list[pd.DataFrame]:
+    """Run every episode of `env` (len(seeds) groups); per group, one row per episode: episode, success,
+    return, score, length.
 
-    `policy` maps a (n, obs_dim) tensor to (n, action_dim) actions; it holds its own RNG, so
-    evaluation never touches the training RNG.
+    `policy` maps (groups, N, obs_dim) observations to (groups, N, action_dim) actions; it holds its own
+    RNGs, so evaluation never touches the training RNG. Every step it sees every episode (finished ones
+    keep their last observation), so the random draws a group's policy makes do not depend on how long
+    other episodes run; only the live episodes are stepped.
     """
-    n = env.num_envs
-    obs = env.reset(seed)
-    alive = np.arange(n)
-    returns, lengths = np.zeros(n), np.zeros(n, np.int64)
-    success = np.zeros(n, bool)
-    while alive.size:
-        import torch
+    import torch
 
+    groups = len(seeds)
+    n = env.num_envs // groups
+    obs = env.reset(seeds)
+    alive = np.arange(env.num_envs)
+    returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
+    success = np.zeros(env.num_envs, bool)
+    while alive.size:
         with torch.no_grad():
-            actions = policy(torch.as_tensor(obs[alive], device=device)).cpu().numpy()
-        next_obs, reward, done, succ = env.step(actions, alive)
+            batch = torch.as_tensor(obs, device=device).reshape(groups, n, -1)
+            actions = policy(batch).reshape(env.num_envs, -1).cpu().numpy()
+        next_obs, reward, done, succ = env.step(actions[alive], alive)
         returns[alive] += reward
         lengths[alive] += 1
         success[alive] = succ
         obs[alive] = next_obs
         alive = alive[~done]
-    return pd.DataFrame({"episode": np.arange(n), "success": success, "return": returns,
-                         "score": scorer(returns, success), "length": lengths})
+    return [pd.DataFrame({"episode": np.arange(n), "success": success[g * n:(g + 1) * n],
+                          "return": returns[g * n:(g + 1) * n],
+                          "score": scorer(returns[g * n:(g + 1) * n], success[g * n:(g + 1) * n]),
+                          "length": lengths[g * n:(g + 1) * n]}) for g in range(groups)]
 
 
 class GymBatchedEnv:
@@ -73,9 +83,12 @@ class GymBatchedEnv:
         self.success_key, self.max_episode_steps = success_key, max_episode_steps
         self.steps = np.zeros(self.num_envs, np.int64)
 
-    def reset(self, seed: int) -> np.ndarray:
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        """Episode i of group g from seed seeds[g] + i."""
         self.steps[:] = 0
-        return np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]).astype(np.float32)
+        n = self.num_envs // len(seeds)
+        return np.stack([env.reset(seed=seeds[i // n] + i % n)[0] for i, env in enumerate(self.envs)]
+                        ).astype(np.float32)
 
     def step(self, actions: np.ndarray, idx: np.ndarray):
         obs, rewards, dones, successes = [], [], [], []
@@ -92,3 +105,84 @@ class GymBatchedEnv:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def _env_worker(conn, make_envs: Callable[[], GymBatchedEnv]) -> None:
+    """A worker process: builds its share of the environments, then answers reset/step/close."""
+    env = make_envs()
+    conn.send(env.num_envs)
+    while True:
+        command, args = conn.recv()
+        if command == "close":
+            env.close()
+            conn.close()
+            return
+        conn.send(env.reset(*args) if command == "reset" else env.step(*args))
+
+
+class ProcessBatchedEnv:
+    """A batched env whose environments are spread over worker processes (MuJoCo steps in parallel).
+
+    Worker w holds a contiguous share of the episodes, and each group of episodes is reset from its seed
+    as `GymBatchedEnv` would do it, so the episodes are the same as in one process.
+    """
+
+    def __init__(self, make_share: Callable[[int, int], GymBatchedEnv], num_envs: int, workers: int):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # the parent holds torch's thread pools: never fork it
+        self.num_envs = num_envs
+        bounds = np.linspace(0, num_envs, workers + 1).astype(int)
+        self.shares = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        self.conns, self.procs = [], []
+        for first, end in self.shares:
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_env_worker, args=(child, functools.partial(make_share, first, end)), daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+        for conn in self.conns:
+            conn.recv()  # built
+
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        n = self.num_envs // len(seeds)
+        for conn, (first, end) in zip(self.conns, self.shares):
+            # Episode i of the block is episode i % n of group i // n: give each worker its episodes' seeds.
+            conn.send(("reset", ([seeds[i // n] + i % n for i in range(first, end)],)))
+        return np.concatenate([conn.recv() for conn in self.conns])
+
+    def step(self, actions: np.ndarray, idx: np.ndarray):
+        sent = []
+        for conn, (first, end) in zip(self.conns, self.shares):
+            mine = (idx >= first) & (idx < end)
+            if mine.any():
+                conn.send(("step", (actions[mine], idx[mine] - first)))
+                sent.append(conn)
+        parts = [conn.recv() for conn in sent]
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
+
+    def close(self) -> None:
+        for conn, proc in zip(self.conns, self.procs):
+            try:
+                conn.send(("close", ()))
+            except (BrokenPipeError, OSError):
+                pass
+            proc.join(timeout=10)
+
+
+def batched_env(make_one: Callable[[], object], num_envs: int, workers: int | None = None,
+                **options) -> GymBatchedEnv | ProcessBatchedEnv:
+    """`num_envs` environments from `make_one` (picklable), in this process or spread over `workers`
+    processes (default: one per CPU thread this process was given, `drol train --threads`; at most one per
+    environment)."""
+    import torch
+
+    workers = min(num_envs, workers or torch.get_num_threads())
+    if workers <= 1:
+        return GymBatchedEnv([make_one() for _ in range(num_envs)], **options)
+    return ProcessBatchedEnv(functools.partial(_gym_share, make_one, options), num_envs, workers)
+
+
+def _gym_share(make_one: Callable[[], object], options: dict, first: int, end: int) -> GymBatchedEnv:
+    return GymBatchedEnv([make_one() for _ in range(end - first)], **options)

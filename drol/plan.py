@@ -2,12 +2,16 @@
 
 From the config's run list (`drol.workflow.plan_runs`, the workflow's own) it counts
 
-- jobs: one training job per distinct run directory, plus one dataset-regeneration job per regenerated
-  dataset when the config's `data.regenerate` is set;
-- gradient updates (the sum of every run's `train.steps`) and device-hours = updates x ms per update,
-  the ms from `--ms-per-update` or measured here on the current device with `drol.bench`'s timing (one
-  case per method and integer setting that occurs: K, network widths, ensemble size, batch size; at the
-  bench's obs/action dims). Only update time is priced: evaluation, validation and logging are not;
+- jobs: one training job per block of seeds of one configuration (`seeds_per_job`, drol.workflow.plan_jobs;
+  `--seeds-per-job` overrides the config's), plus one dataset-regeneration job per regenerated dataset
+  when the config's `data.regenerate` is set;
+- gradient updates (the sum of every run's `train.steps`) and device-hours = the sum over jobs of steps x
+  ms per update of the job's block. The ms come from `--ms-per-update` (one seed's update; a block of S
+  seeds costs S x `--per-seed-ratio` x that, the ratio `drol bench` measures as
+  drol16_s8_per_seed_over_drol16) or are measured here on the current device with `drol.bench`'s timing
+  (one case per method, integer setting that occurs (K, network widths, ensemble size, batch size) and
+  block size; at the bench's obs/action dims). Only update time is priced: evaluation, validation and
+  logging are not;
 - evaluation env steps, an upper bound: evaluations (step 1, every eval_interval and the last step, as
   drol/train.py schedules them) x episodes x the task's episode limit (episodes can end early);
 - checkpoint disk: one checkpoint.pt per run (overwritten at each checkpoint), its tensors computed from
@@ -30,7 +34,7 @@ from pathlib import Path
 from drol.config import RunSpec, TrainConfig
 from drol.methods import get_method
 from drol.tasks import get_task
-from drol.workflow import PlannedRun, dataset_inputs, label_order, plan_runs, validate_config
+from drol.workflow import PlannedRun, dataset_inputs, label_order, plan_jobs, plan_runs, validate_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout holding the Snakefile (editable install)
 DEFAULT_CONFIG = "workflow/config/demo.yaml"
@@ -200,46 +204,58 @@ def _widths(dims: tuple[int, ...]) -> str:
     return f"{len(dims)}x{dims[0]}" if len(set(dims)) == 1 else "-".join(map(str, dims))
 
 
-def measure_cases(specs: Iterable[RunSpec], device: str | None, repeats: int, warmup: int) -> dict[tuple, dict]:
-    """Bench key -> {case, ms_per_update, runs}: each case timed once on `device` with drol.bench's timing
-    (median of `repeats` updates after `warmup`, synthetic batch at the bench's obs/action dims)."""
+def measure_cases(blocks: Iterable[tuple[RunSpec, int]], device: str | None, repeats: int,
+                  warmup: int) -> dict[tuple, dict]:
+    """(bench key, block seeds) -> {case, seeds, ms_per_update, jobs}: each case timed once on `device` with
+    drol.bench's timing (median of `repeats` block updates after `warmup`, synthetic data at the bench's
+    obs/action dims)."""
     import torch
 
-    from drol.bench import BenchShape, synthetic_batch, time_calls, update_fn
+    from drol.bench import BenchShape, synthetic_dataset, time_calls
+    from drol.step import TrainStep
 
     cases: dict[tuple, dict] = {}
-    for spec in specs:
-        key = bench_key(spec)
+    for spec, seeds in blocks:
+        key = (bench_key(spec), seeds)
         if key in cases:
-            cases[key]["runs"] += 1
+            cases[key]["jobs"] += 1
             continue
         shape = BenchShape(batch_size=spec.train.batch_size)
-        torch.manual_seed(0)
-        entry = get_method(spec.method)
-        agent = entry.agent_class()(shape.obs_dim, shape.action_dim, spec.agent).to(device)
-        ms = time_calls(update_fn(agent, synthetic_batch(shape, agent.device)), repeats, warmup, agent.device)
-        cases[key] = {"case": case_name(spec), "ms_per_update": ms, "runs": 1}
-    return dict(sorted(cases.items()))
+        resolved = torch.device(device or "cpu")
+        agent = get_method(spec.method).agent_class().for_seeds(shape.obs_dim, shape.action_dim, spec.agent,
+                                                                list(range(seeds)), resolved)
+        generators = [torch.Generator(device=resolved).manual_seed(s) for s in range(seeds)]
+        step = TrainStep(agent, synthetic_dataset(shape, resolved), generators, shape.batch_size)
+        cases[key] = {"case": case_name(spec), "seeds": seeds, "ms_per_update": time_calls(step, repeats, warmup,
+                                                                                             resolved), "jobs": 1}
+    return dict(sorted(cases.items(), key=lambda item: (item[1]["case"], item[1]["seeds"])))
 
 
 # The plan
 
 
 def plan(config: dict, ms_per_update: float | None = None, device: str | None = None, repeats: int = 10,
-         warmup: int = 3) -> dict:
+         warmup: int = 3, seeds_per_job: int | str | None = None, per_seed_ratio: float = 1.0) -> dict:
     """What the config costs (see the module docstring), as a JSON-ready dict."""
+    if seeds_per_job is not None:
+        config = {**config, "seeds_per_job": seeds_per_job}
     runs = plan_runs(config)
+    jobs = plan_jobs(config, runs)
+    block_size = {run.run_dir: len(job.runs) for job in jobs.values() for run in job.runs}
     specs = [run.spec for run in runs.values()]
     datasets = sorted({Path(dataset_inputs(run)[0]).name.removesuffix(".npz") for run in runs.values()
                        if run.data.regenerated})
     dims, unknown = task_dims(spec.task for spec in specs)
-    pricing = _pricing(specs, ms_per_update, device, repeats, warmup)
-    rows = [_run_row(run, dims, pricing["ms_of"]) for run in runs.values()]
+    pricing = _pricing([(job.runs[0].spec, len(job.runs)) for job in jobs.values()], ms_per_update, per_seed_ratio,
+                       device, repeats, warmup)
+    rows = [_run_row(run, block_size[run.run_dir], dims, pricing["ms_of"]) for run in runs.values()]
     by_label = [_summary(label, [r for r in rows if label in r["labels"]])
                 for label in sorted({lb for r in rows for lb in r["labels"]}, key=label_order)]
     return {
         "config_label": config.get("label", ""),
-        "jobs": {"training": len(runs), "dataset": len(datasets), "total": len(runs) + len(datasets)},
+        "jobs": {"training": len(jobs), "dataset": len(datasets), "total": len(jobs) + len(datasets),
+                 "runs": len(runs), "seeds_per_job": config.get("seeds_per_job", 1),
+                 "largest_block": max(block_size.values(), default=0)},
         "regenerated_datasets": datasets,
         "ms_per_update": {k: v for k, v in pricing.items() if k != "ms_of"},
         "by_label": by_label,
@@ -250,30 +266,34 @@ def plan(config: dict, ms_per_update: float | None = None, device: str | None = 
     }
 
 
-def _pricing(specs: list[RunSpec], ms_per_update: float | None, device: str | None, repeats: int,
-             warmup: int) -> dict:
-    """Where the ms per update come from, and the function giving a run its ms."""
+def _pricing(blocks: list[tuple[RunSpec, int]], ms_per_update: float | None, per_seed_ratio: float,
+             device: str | None, repeats: int, warmup: int) -> dict:
+    """Where the ms per update come from, and the function giving a run (in a block of `seeds`) its share
+    of its job's update time."""
     if ms_per_update is not None:
-        return {"source": "given", "value": ms_per_update, "device": None, "cases": [],
-                "ms_of": lambda spec: ms_per_update}
+        return {"source": "given", "value": ms_per_update, "per_seed_ratio": per_seed_ratio, "device": None,
+                "cases": [], "ms_of": lambda spec, seeds: ms_per_update * (per_seed_ratio if seeds > 1 else 1.0)}
     import torch
 
     from drol.bench import BenchShape, device_name
-    from drol.train import resolve_device
+    from drol.devices import resolve_device
 
     resolved = resolve_device(device)
-    cases = measure_cases(specs, str(resolved), repeats, warmup)
+    cases = measure_cases(blocks, str(resolved), repeats, warmup)
     shape = BenchShape()
     return {"source": "measured", "value": None, "device": device_name(resolved), "torch": torch.__version__,
             "repeats": repeats, "warmup": warmup, "obs_dim": shape.obs_dim, "action_dim": shape.action_dim,
-            "cases": list(cases.values()), "ms_of": lambda spec: cases[bench_key(spec)]["ms_per_update"]}
+            "cases": list(cases.values()),
+            "ms_of": lambda spec, seeds: cases[(bench_key(spec), seeds)]["ms_per_update"] / seeds}
 
 
-def _run_row(run: PlannedRun, dims: dict[str, Dims], ms_of: Callable[[RunSpec], float]) -> dict:
+def _run_row(run: PlannedRun, block_seeds: int, dims: dict[str, Dims],
+             ms_of: Callable[[RunSpec, int], float]) -> dict:
+    """One run; its device-hours are its share of its job's (a block's update time / its seeds)."""
     spec = run.spec
     task_dims_ = dims.get(spec.task)
     return {"labels": spec.labels or (NO_LABEL,), "updates": spec.train.steps,
-            "device_hours": spec.train.steps * ms_of(spec) / MS_PER_HOUR,
+            "device_hours": spec.train.steps * ms_of(spec, block_seeds) / MS_PER_HOUR,
             "eval_env_steps_at_most": eval_env_steps_bound(spec.train, get_task(spec.task).episode_limit),
             "checkpoint_bytes": checkpoint_bytes(spec, task_dims_) if task_dims_ else None}
 
@@ -288,11 +308,13 @@ def _summary(label: str, rows: list[dict]) -> dict:
 
 def _notes(pricing: dict, unknown: dict[str, str], by_label: list[dict]) -> list[str]:
     if pricing["source"] == "given":
-        priced = f"device-hours at {pricing['value']:g} ms per update for every run (given with --ms-per-update)"
+        priced = (f"device-hours at {pricing['value']:g} ms per one-seed update (given with --ms-per-update); a "
+                  f"job's block of S > 1 seeds at S x {pricing['per_seed_ratio']:g} x that per update "
+                  "(--per-seed-ratio, as `drol bench` measures drol16_s8_per_seed_over_drol16)")
     else:
         priced = (f"device-hours at ms per update measured here on {pricing['device']} (median of "
-                  f"{pricing['repeats']} updates per case); each run is priced at its case's method, K, network "
-                  f"widths and batch size, at the bench's obs/action dims ({pricing['obs_dim']}/"
+                  f"{pricing['repeats']} updates per case); each job is priced at its case's method, K, network "
+                  f"widths, batch size and block of seeds, at the bench's obs/action dims ({pricing['obs_dim']}/"
                   f"{pricing['action_dim']}), not the task's")
     notes = [priced + "; update time only: evaluation, validation and logging come on top.",
              "eval env steps are at most evaluations (step 1, every eval_interval, the last step) x episodes x "
@@ -319,12 +341,14 @@ def format_plan(result: dict, config_path: str) -> str:
     jobs = result["jobs"]
     pricing = result["ms_per_update"]
     lines = [f"drol plan: {config_path}" + (f" ({result['config_label']})" if result["config_label"] else ""),
-             f"jobs: {jobs['total']:,} = {jobs['training']:,} training (one per distinct run directory)"
+             f"jobs: {jobs['total']:,} = {jobs['training']:,} training (blocks of up to {jobs['largest_block']} "
+             f"seed(s) of one configuration, seeds_per_job {jobs['seeds_per_job']}; {jobs['runs']:,} runs)"
              f" + {jobs['dataset']:,} dataset regeneration" +
              (f" ({', '.join(result['regenerated_datasets'])})" if result["regenerated_datasets"] else "") +
              "; the database and report jobs come on top"]
     if pricing["source"] == "given":
-        lines.append(f"ms per update: {pricing['value']:g} (given with --ms-per-update), for every run")
+        lines.append(f"ms per update: {pricing['value']:g} for one seed (given with --ms-per-update); per-seed "
+                     f"ratio in a block {pricing['per_seed_ratio']:g}")
     else:
         lines.append(f"ms per update: measured on {pricing['device']}, torch {pricing['torch']}, median of "
                      f"{pricing['repeats']} updates after {pricing['warmup']}, obs {pricing['obs_dim']}, "

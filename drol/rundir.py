@@ -5,7 +5,7 @@
   rerun while an orphaned job still runs) stops with one line naming the holder.
 - Temporary files of a killed writer (`.<name>.*.tmp`) are removed by the next writer.
 - A run is finished only when run.json says so and its result files are all there and agree with it
-  (`incomplete_results`); otherwise it is trained again (see `drol.train.Trainer.run`).
+  (`incomplete_results`); otherwise it is trained again (see `drol.train.Trainer._prepare`).
 """
 
 from __future__ import annotations
@@ -105,6 +105,14 @@ def incomplete_results(run_dir: Path, run: dict) -> str | None:
     if run["status"] == "finished" and (steps.empty or int(steps.max()) != last):
         return f"evals.parquet ends at step {None if steps.empty else int(steps.max())}, run.json at {last}"
     return None
+
+
+def block_manifest(out_dirs: list[Path], seeds: list[int]) -> Path | None:
+    """The manifest path of a block whose directories are `<parent>/seed<N>` (the run-root layout)."""
+    parents = {Path(d).parent for d in out_dirs}
+    if len(parents) != 1 or any(Path(d).name != f"seed{s}" for d, s in zip(out_dirs, seeds)):
+        return None
+    return parents.pop() / f"seeds-{'_'.join(map(str, sorted(seeds)))}.json"
 
 
 def remove_results(run_dir: Path) -> None:

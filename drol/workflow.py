@@ -1,10 +1,11 @@
-"""The workflow's run list: a config (workflow/config/*.yaml) -> one training job per distinct configuration.
+"""The workflow's run list: a config (workflow/config/*.yaml) -> runs, and the training jobs that train them.
 
 Method labels (drol.methods) resolve to configurations (DROL(16) = drol with K = 16, DROL = drol with the
 family's tuned K, FQL); a K sweep adds runs that differ from a method's sweep label only in K; runtime
 runs are short runs whose timing.json feeds the runtime figure. Labels that resolve to the same
-configuration share one job and one run directory. Each job is handed its resolved run (`drol train
---spec`), and its directory is `RunSpec.run_dir`, the same one `drol train` picks by hand.
+configuration share one run directory, `RunSpec.run_dir`, the same one `drol train` picks by hand. A job
+trains a block of seeds of one configuration (`seeds_per_job`) and is handed their resolved runs (`drol
+train --spec`); its output is the block's manifest (drol.rundir.block_manifest).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from drol.config import RunSpec, resolve_run
 from drol.data import DataSettings, all_suites, suite_of
 from drol.methods import K_SWEEP, RUNTIME, get_label, labels, methods
+from drol.rundir import block_manifest
 from drol.tasks import get_task
 
 RUNS_ROOT = Path("results/runs")
@@ -34,9 +36,42 @@ class PlannedRun:
     def run_dir(self) -> str:
         return str(self.spec.run_dir(RUNS_ROOT))
 
+
+
+@dataclass
+class PlannedJob:
+    runs: list[PlannedRun]  # seeds of one configuration, in seed order
+
+    @property
+    def manifest(self) -> str:
+        """The job's output: `<configuration dir>/seeds-<a>_<b>....json`, written when every seed has ended."""
+        return str(block_manifest([Path(r.run_dir) for r in self.runs], [r.spec.seed for r in self.runs]))
+
     def spec_arg(self) -> str:
-        """The resolved run as one shell-quoted JSON word: the job's whole configuration, in its params."""
-        return shlex.quote(json.dumps(self.spec.to_dict(), sort_keys=True))
+        """The block's resolved runs as one shell-quoted JSON word: the job's whole configuration, in its params."""
+        return shlex.quote(json.dumps([r.spec.to_dict() for r in self.runs], sort_keys=True))
+
+
+def plan_jobs(config: dict, runs: dict[str, PlannedRun] | None = None) -> dict[str, PlannedJob]:
+    """Manifest path -> training job: the runs of each configuration in blocks of `seeds_per_job` seeds, fixed
+    by seed value (block b = seeds b*n .. b*n+n-1), so adding a seed changes only its block's job. Runtime
+    runs train one seed per job (their timing is a one-seed update's)."""
+    runs = plan_runs(config) if runs is None else runs
+    per_job = config.get("seeds_per_job", 1)
+    configurations: dict[Path, list[PlannedRun]] = {}
+    for run_dir, run in runs.items():
+        configurations.setdefault(Path(run_dir).parent, []).append(run)
+    jobs = {}
+    for seeds in configurations.values():
+        seeds.sort(key=lambda r: r.spec.seed)
+        size = 1 if RUNTIME in seeds[0].spec.labels else per_job
+        blocks: dict[int, list[PlannedRun]] = {}
+        for run in seeds:
+            blocks.setdefault(0 if size == "all" else run.spec.seed // size, []).append(run)
+        for block in blocks.values():
+            job = PlannedJob(block)
+            jobs[job.manifest] = job
+    return dict(sorted(jobs.items()))
 
 
 def label_order(label: str) -> tuple[int, str]:

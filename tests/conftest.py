@@ -10,7 +10,8 @@ torch.set_default_dtype(torch.float32)
 
 
 def manual_mlp(x: torch.Tensor, weights, biases, ln_scales=None, ln_biases=None) -> torch.Tensor:
-    """A plain re-implementation of one member's MLP: Dense -> tanh-GELU -> [LayerNorm] per hidden layer."""
+    """A plain re-implementation of one seed's member's MLP (parameters from `member_params`):
+    Dense -> tanh-GELU -> [LayerNorm] per hidden layer. `x` is (..., in), with no seed dimension."""
     n = len(weights)
     for i in range(n):
         x = x @ weights[i] + biases[i]
@@ -23,11 +24,13 @@ def manual_mlp(x: torch.Tensor, weights, biases, ln_scales=None, ln_biases=None)
     return x
 
 
-def member_params(mlp, member: int = 0):
-    w = [p[member] for p in mlp.weights]
-    b = [p[member, 0] for p in mlp.biases]
+def member_params(mlp, member: int = 0, seed: int = 0):
+    """One member's parameters of one seed of a stacked MLP: (in, out) kernels, (out,) biases, (h,) LayerNorm
+    scales and biases (None without LayerNorm)."""
+    w = [p[seed, member] for p in mlp.weights]
+    b = [p[seed, member, 0] for p in mlp.biases]
     if mlp.layer_norm:
-        return w, b, [p[member, 0] for p in mlp.ln_scales], [p[member, 0] for p in mlp.ln_biases]
+        return w, b, [p[seed, member, 0] for p in mlp.ln_scales], [p[seed, member, 0] for p in mlp.ln_biases]
     return w, b, None, None
 
 

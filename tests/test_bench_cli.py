@@ -1,19 +1,32 @@
 import json
 
 import pytest
+import torch
 
 from drol.cli import main
 
 
-def test_bench_json_reports_every_case_and_both_ratios(capsys):
+def test_bench_json_reports_every_case_and_the_ratios(capsys):
     assert main(["bench", "--json", "--repeats", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     cases = {row["case"]: row for row in result["cases"]}
-    assert set(cases) == {"fql", "drol1", "drol4", "drol16", "drol64"}
+    assert set(cases) == {"fql", "drol1", "drol4", "drol16", "drol64", "drol16_s8", "drol16_toy", "drol16_toy_s8"}
     assert all(row["update_ms"] > 0 and row["inference_ms_b1"] > 0 for row in cases.values())
+    assert all(row["mode"] == row["mode_used"] == "eager" for row in cases.values())  # a CPU has one mode
+    assert cases["drol16_s8"]["seeds"] == 8 and cases["drol16"]["seeds"] == 1
     ratios = result["ratios"]
-    assert ratios["drol16_over_fql"] == cases["drol16"]["update_ms"] / cases["fql"]["update_ms"]
-    assert ratios["drol64_over_drol16"] == cases["drol64"]["update_ms"] / cases["drol16"]["update_ms"]
+    ms = {name: row["update_ms"] for name, row in cases.items()}
+    assert ratios["drol16_over_fql"] == ms["drol16"] / ms["fql"]
+    assert ratios["drol64_over_drol16"] == ms["drol64"] / ms["drol16"]
+    # Per-seed time of an 8-seed block update over a one-seed update.
+    assert ratios["drol16_s8_per_seed_over_drol16"] == ms["drol16_s8"] / 8 / ms["drol16"]
+    assert ratios["drol16_toy_s8_per_seed_over_drol16_toy"] == ms["drol16_toy_s8"] / 8 / ms["drol16_toy"]
+
+
+def test_bench_cuda_modes_on_a_cpu_are_one_line(capsys):
+    assert main(["bench", "--cases", "drol16_toy", "--modes", "graph", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "graph" in err and "CUDA" in err, err
 
 
 def test_bench_unknown_case_is_named(capsys):
@@ -29,3 +42,11 @@ def test_bench_repeats_below_one_is_one_line(capsys, repeats):
     err = captured.err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("drol bench: error: --repeats"), err
     assert ">= 1" in err and "median" not in err
+
+
+def test_gpu_check_without_a_gpu_is_one_line(capsys, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    assert main(["gpu-check", "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs a CUDA GPU" in err and not (tmp_path / "r.json").exists()

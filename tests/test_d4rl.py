@@ -311,13 +311,13 @@ def test_missing_gymnasium_robotics_says_what_to_install(monkeypatch):
 def test_env_spaces_match_d4rl(task):
     _robotics()
     spec = d4rl.d4rl_spec(task)
-    env = d4rl_envs.make_d4rl_env(task, 2)
+    env = d4rl_envs.make_d4rl_env(task, 2, workers=1)  # in this process, so its envs can be inspected
     try:
         for e in env.envs:
             assert e.observation_space.shape == (spec.obs_dim,)
             assert e.action_space.shape == (spec.action_dim,)
             assert np.all(e.action_space.low == -1) and np.all(e.action_space.high == 1)
-        obs = env.reset(seed=0)
+        obs = env.reset([0])
         assert obs.shape == (2, spec.obs_dim)
         next_obs, reward, done, success = env.step(np.zeros((2, spec.action_dim), np.float32), np.arange(2))
         assert next_obs.shape == (2, spec.obs_dim) and np.isfinite(next_obs).all()
@@ -378,9 +378,10 @@ def test_evaluate_scores_a_pen_policy_with_d4rl_limits():
     _robotics()
     from drol.evaluate import evaluate
 
-    env = d4rl_envs.make_d4rl_env(PEN, 2)
+    env = d4rl_envs.make_d4rl_env(PEN, 2, workers=2)  # one environment in each of two worker processes
     try:
-        frame = evaluate(lambda obs: torch.zeros(obs.shape[0], 24), env, seed=0, scorer=d4rl.normalized_score_fn(PEN))
+        [frame] = evaluate(lambda obs: torch.zeros(*obs.shape[:2], 24), env, seeds=[0],
+                           scorer=d4rl.normalized_score_fn(PEN))
     finally:
         env.close()
     assert len(frame) == 2 and (frame["length"] <= 100).all()

@@ -16,6 +16,11 @@ def tiny_agent(**overrides) -> DROLAgent:
     return DROLAgent(obs_dim=3, action_dim=2, config=DROLConfig(**{**TINY, "num_candidates": 3, **overrides}))
 
 
+def one_seed(batch: dict) -> dict:
+    """A batch with a leading seed dimension of 1."""
+    return {k: v.unsqueeze(0) for k, v in batch.items()}
+
+
 @pytest.mark.parametrize("dim", [1, 2, 5, 21])
 def test_ball_sampler_in_ball_with_known_second_moment(dim):
     g = torch.Generator().manual_seed(dim)
@@ -90,7 +95,8 @@ def test_routing_picks_nearest_candidate():
 
 
 def hand_actor_loss(agent: DROLAgent, batch, latents):
-    """The DROL actor loss written out with plain tensor ops from the agent's weights."""
+    """The DROL actor loss written out with plain tensor ops from the agent's weights (one seed: no seed
+    dimension in `batch` and the (B, K, A) `latents`)."""
     obs, actions = batch["observations"], batch["actions"]
     b, k, _ = latents.shape
     params = member_params(agent.actor.net)
@@ -108,27 +114,32 @@ def hand_actor_loss(agent: DROLAgent, batch, latents):
 
 def test_bc_and_q_loss_equal_hand_computation(tiny_batch):
     agent = tiny_agent(bc_coef=2.5)
-    draws = agent.sample_draws(6, torch.Generator().manual_seed(7))
-    loss, info = agent.actor_loss(tiny_batch, draws)
-    expected, bc, q_loss, _ = hand_actor_loss(agent, tiny_batch, draws["latents"])
-    assert torch.allclose(info["bc_loss"], bc, atol=1e-6)
-    assert torch.allclose(info["q_loss"], q_loss, atol=1e-6)
-    assert torch.allclose(loss, expected, atol=1e-6)
+    draws = agent.sample_draws(6, [torch.Generator().manual_seed(7)])
+    assert draws["latents"].shape == (1, 6, 3, 2)
+    loss, info = agent.actor_loss(one_seed(tiny_batch), draws)
+    expected, bc, q_loss, _ = hand_actor_loss(agent, tiny_batch, draws["latents"][0])
+    assert loss.shape == (1,)
+    assert torch.allclose(info["bc_loss"][0], bc, atol=1e-6)
+    assert torch.allclose(info["q_loss"][0], q_loss, atol=1e-6)
+    assert torch.allclose(loss[0], expected, atol=1e-6)
 
 
 def naive_actor_loss(agent: DROLAgent, batch, latents):
-    """The reference's form: all K candidates through autograd, Q evaluated at every candidate."""
+    """The reference's form: all K candidates through autograd, Q evaluated at every candidate. One seed:
+    (1, B, ...) batch and (1, B, K, A) latents; returns the scalar loss, the (1, B, K, A) candidates and the
+    (B,) winners."""
     obs, actions = batch["observations"], batch["actions"]
-    b, k, _ = latents.shape
-    cands = agent.actor(obs.unsqueeze(1).expand(-1, k, -1), latents).clamp(-1, 1)
+    _, b, k, _ = latents.shape
+    states = obs.unsqueeze(2).expand(-1, -1, k, -1)  # (1, B, K, obs_dim)
+    cands = agent.actor(states, latents).clamp(-1, 1)
     cands.retain_grad()
-    d2 = (cands - actions[:, None]).square().mean(-1)
+    d2 = (cands[0] - actions[0, :, None]).square().mean(-1)
     winner = d2.detach().argmin(1)
     bc = d2[torch.arange(b), winner].mean()
-    all_q = agent.critic(obs.unsqueeze(1).expand(-1, k, -1).reshape(b * k, -1), cands.reshape(b * k, -1),
+    all_q = agent.critic(states.reshape(1, b * k, -1), cands.reshape(1, b * k, -1),
                          detach_params=True).reshape(-1, b, k)
     q = all_q.min(0).values[torch.arange(b), winner]
-    loss = agent.config.bc_coef * bc + q_improvement_loss(q, True)
+    loss = agent.config.bc_coef * bc + q_improvement_loss(q.unsqueeze(0), True)[0]
     return loss, cands, winner
 
 
@@ -136,10 +147,13 @@ def test_optimised_gradients_equal_naive_all_k_autograd():
     torch.manual_seed(3)
     agent = DROLAgent(5, 3, DROLConfig(actor_hidden_dims=(32, 32), value_hidden_dims=(32, 32), num_candidates=8))
     g = torch.Generator().manual_seed(4)
-    batch = {"observations": torch.randn(64, 5, generator=g), "actions": torch.rand(64, 3, generator=g) * 2 - 1}
-    draws = agent.sample_draws(64, g)
+    batch = one_seed({"observations": torch.randn(64, 5, generator=g),
+                      "actions": torch.rand(64, 3, generator=g) * 2 - 1})
+    draws = agent.sample_draws(64, [g])
 
-    loss, _ = agent.actor_loss(batch, draws)
+    seed_losses, _ = agent.actor_loss(batch, draws)
+    assert seed_losses.shape == (1,)
+    loss = seed_losses[0]
     fast = torch.autograd.grad(loss, list(agent.actor.parameters()))
     naive_loss, cands, winner = naive_actor_loss(agent, batch, draws["latents"])
     naive = torch.autograd.grad(naive_loss, list(agent.actor.parameters()) + [cands])
@@ -147,7 +161,7 @@ def test_optimised_gradients_equal_naive_all_k_autograd():
     for a, b in zip(fast, naive[:-1]):
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-5)
     # Non-winners receive exactly zero gradient; winners do receive some.
-    cand_grad = naive[-1]
+    cand_grad = naive[-1][0]
     mask = torch.zeros(64, 8, dtype=torch.bool)
     mask[torch.arange(64), winner] = True
     assert torch.count_nonzero(cand_grad[~mask]) == 0
@@ -163,25 +177,30 @@ def test_td_target_uses_mask_and_aggregation(tiny_batch):
             for p in agent.target_critic.parameters():
                 p.add_(0.3 * torch.randn_like(p))
         next_actions = torch.rand(6, 2) * 2 - 1
-        loss, _ = agent.critic_loss(tiny_batch, next_actions)
+        loss, _ = agent.critic_loss(one_seed(tiny_batch), next_actions.unsqueeze(0))
         tq = torch.stack([manual_mlp(torch.cat([tiny_batch["next_observations"], next_actions], -1),
                                      *member_params(agent.target_critic.net, m))[:, 0] for m in range(2)])
         next_q = tq.mean(0) if agg == "mean" else tq.min(0).values
         y = tiny_batch["rewards"] + 0.9 * tiny_batch["masks"] * next_q
-        q = agent.critic(tiny_batch["observations"], tiny_batch["actions"])
-        assert torch.allclose(loss, ((q - y) ** 2).mean(), atol=1e-6)
+        q = agent.critic(tiny_batch["observations"].unsqueeze(0), tiny_batch["actions"].unsqueeze(0))[0]
+        assert loss.shape == (1,)
+        assert torch.allclose(loss[0], ((q - y) ** 2).mean(), atol=1e-6)
         # Terminal transitions (mask 0) have target r exactly.
         terminal = tiny_batch["masks"] == 0
         assert torch.allclose(y[terminal], tiny_batch["rewards"][terminal])
 
 
 def test_q_normalisation_floor():
-    q = torch.full((4,), 1e-9, requires_grad=True)
+    q = torch.full((1, 4), 1e-9, requires_grad=True)  # (seeds, batch)
     loss = q_improvement_loss(q, normalize=True)
-    assert torch.allclose(loss, torch.tensor(-1e-9 / 1e-6))
-    (grad,) = torch.autograd.grad(loss, q)
-    assert torch.allclose(grad, torch.full((4,), -1 / 4 / 1e-6))  # the normaliser carries no gradient
-    assert torch.allclose(q_improvement_loss(torch.tensor([2.0, -4.0]), normalize=True), torch.tensor(1 / 3))
+    assert loss.shape == (1,)
+    assert torch.allclose(loss, torch.tensor([-1e-9 / 1e-6]))
+    (grad,) = torch.autograd.grad(loss.sum(), q)
+    assert torch.allclose(grad, torch.full((1, 4), -1 / 4 / 1e-6))  # the normaliser carries no gradient
+    assert torch.allclose(q_improvement_loss(torch.tensor([[2.0, -4.0]]), normalize=True), torch.tensor([1 / 3]))
+    # Each seed is normalised by its own mean |q|.
+    assert torch.allclose(q_improvement_loss(torch.tensor([[2.0, -4.0], [1.0, 3.0]]), normalize=True),
+                          torch.tensor([1 / 3, -1.0]))
 
 
 def test_polyak_uses_pre_step_critic_weights(tiny_batch):
@@ -191,7 +210,7 @@ def test_polyak_uses_pre_step_critic_weights(tiny_batch):
             p.add_(torch.randn_like(p))
     old_critic = copy.deepcopy(agent.critic.state_dict())
     old_target = copy.deepcopy(agent.target_critic.state_dict())
-    agent.update(tiny_batch, agent.sample_draws(6, torch.Generator().manual_seed(0)))
+    agent.update(one_seed(tiny_batch), agent.sample_draws(6, [torch.Generator().manual_seed(0)]))
     new_critic, new_target = agent.critic.state_dict(), agent.target_critic.state_dict()
     for name in old_target:
         assert torch.allclose(new_target[name], 0.9 * old_target[name] + 0.1 * old_critic[name], atol=1e-7)
@@ -199,18 +218,19 @@ def test_polyak_uses_pre_step_critic_weights(tiny_batch):
 
 
 def test_routing_metrics_on_known_candidates():
-    cands = torch.tensor([[[0.0, 0.0], [2.0, 0.0]]])  # one state, K=2, action_dim 2
-    m = routing_metrics(cands, torch.tensor([1]))
-    assert torch.isclose(m["pairwise_distance"], torch.tensor(2.0))  # ||(2,0)||^2 / 2
-    assert torch.isclose(m["centroid_divergence"], torch.tensor(0.5))  # ||(1,0)||^2 / 2
-    assert m["winner_entropy"] == 0 and m["winner_max_prob"] == 1
+    cands = torch.tensor([[[[0.0, 0.0], [2.0, 0.0]]]])  # one seed, one state, K=2, action_dim 2
+    m = routing_metrics(cands, torch.tensor([[1]]))
+    assert all(v.shape == (1,) for v in m.values())
+    assert torch.isclose(m["pairwise_distance"][0], torch.tensor(2.0))  # ||(2,0)||^2 / 2
+    assert torch.isclose(m["centroid_divergence"][0], torch.tensor(0.5))  # ||(1,0)||^2 / 2
+    assert m["winner_entropy"][0] == 0 and m["winner_max_prob"][0] == 1
 
 
 def test_inference_is_one_forward_in_the_action_box():
     agent = tiny_agent()
-    obs = torch.randn(10, 3)
-    actions = agent.sample_actions(obs, torch.Generator().manual_seed(0))
-    assert actions.shape == (10, 2) and actions.abs().max() <= 1
+    obs = torch.randn(1, 10, 3)
+    actions = agent.sample_actions(obs, [torch.Generator().manual_seed(0)])
+    assert actions.shape == (1, 10, 2) and actions.abs().max() <= 1
 
 
 @pytest.mark.parametrize("field", ["q_agg", "actor_q_agg"])

@@ -3,15 +3,15 @@ import pytest
 import torch
 
 from drol.data.toy import ToyBandit, ToyBanditEnv
-from drol.evaluate import GymBatchedEnv, evaluate, success_score
+from drol.evaluate import GymBatchedEnv, ProcessBatchedEnv, batched_env, evaluate, success_score
 
 
 def toy_policy(bandit, choose):
-    """A scripted toy policy: the centre of the mode `choose(obs, best)` picks."""
+    """A scripted toy policy: the centre of the mode `choose(obs, best)` picks; (groups, N, 2) observations."""
     def policy(obs: torch.Tensor) -> torch.Tensor:
-        o = obs.numpy()
+        o = obs.reshape(-1, 2).numpy()
         modes = choose(o, bandit.best_mode(o))
-        return torch.from_numpy(bandit.centres(o)[np.arange(len(o)), modes]).float()
+        return torch.from_numpy(bandit.centres(o)[np.arange(len(o)), modes]).float().reshape(*obs.shape[:2], 2)
     return policy
 
 
@@ -21,7 +21,7 @@ def toy_policy(bandit, choose):
 ])
 def test_scripted_toy_policy_scores_its_known_success_rate(choose, success, reward):
     bandit = ToyBandit()
-    frame = evaluate(toy_policy(bandit, choose), ToyBanditEnv(bandit, 200), seed=0, scorer=success_score)
+    [frame] = evaluate(toy_policy(bandit, choose), ToyBanditEnv(bandit, 200), seeds=[0], scorer=success_score)
     assert len(frame) == 200 and frame.score.mean() == success and np.allclose(frame["return"], reward)
     assert (frame.length == 1).all()
 
@@ -45,22 +45,66 @@ class CountdownEnv:
         pass
 
 
+def ones_policy(calls=None):
+    def policy(obs):
+        if calls is not None:
+            calls.append(tuple(obs.shape))
+        return torch.ones(*obs.shape[:2], 1)
+    return policy
+
+
 def test_batched_evaluation_steps_live_episodes_only_with_one_forward_each():
     env = GymBatchedEnv([CountdownEnv(i) for i in range(4)])
-    batch_sizes = []
-
-    def policy(obs):
-        batch_sizes.append(len(obs))
-        return torch.ones(len(obs), 1)
-
-    frame = evaluate(policy, env, seed=0, scorer=success_score)
+    calls = []
+    [frame] = evaluate(ones_policy(calls), env, seeds=[0], scorer=success_score)
     assert frame.length.tolist() == [3, 4, 5, 6] and frame["return"].tolist() == [3.0, 4.0, 5.0, 6.0]
     assert frame.success.all()
-    # One forward per environment step, over the episodes still running.
-    assert batch_sizes == [4, 4, 4, 3, 2, 1]
+    # One forward per environment step over every episode (so a seed's draws do not depend on episode
+    # lengths); the longest episode sets the number of steps.
+    assert calls == [(1, 4, 1)] * 6
 
 
 def test_max_episode_steps_truncates():
     env = GymBatchedEnv([CountdownEnv(5)], max_episode_steps=2)
-    frame = evaluate(lambda obs: -torch.ones(len(obs), 1), env, seed=0, scorer=success_score)
+    [frame] = evaluate(lambda obs: -torch.ones(*obs.shape[:2], 1), env, seeds=[0], scorer=success_score)
     assert frame.length.tolist() == [2] and not frame.success.any()
+
+
+def test_each_group_of_episodes_is_reset_from_its_own_seed():
+    """Seed g's episodes in a block of seeds are the episodes of seed g alone."""
+    bandit = ToyBandit()
+    block = ToyBanditEnv(bandit, 3 * 50).reset([7, 8, 9])
+    for g, seed in enumerate([7, 8, 9]):
+        np.testing.assert_array_equal(block[g * 50:(g + 1) * 50], ToyBanditEnv(bandit, 50).reset([seed]))
+
+
+class SeededEnv:
+    """Observation = the reset seed, then counts up; episodes last 2 + seed % 3 steps."""
+
+    def reset(self, seed):
+        self.seed, self.t = seed, 0
+        return np.array([float(seed)], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return (np.array([self.seed + self.t], np.float32), float(action[0]), self.t >= 2 + self.seed % 3, False,
+                {"success": self.t >= 2})
+
+    def close(self):
+        pass
+
+
+def test_worker_processes_give_the_same_episodes_as_one_process():
+    frames = {}
+    for workers in (1, 2, 3):
+        env = batched_env(SeededEnv, 7 * 2, workers=workers)
+        assert isinstance(env, GymBatchedEnv if workers == 1 else ProcessBatchedEnv)
+        try:
+            frames[workers] = evaluate(ones_policy(), env, seeds=[100, 200], scorer=success_score)
+        finally:
+            env.close()
+    for workers in (2, 3):
+        for ours, theirs in zip(frames[workers], frames[1]):
+            assert ours.equals(theirs)
+    assert frames[1][0].length.tolist() == [2 + (100 + i) % 3 for i in range(7)]
+    assert frames[1][1].length.tolist() == [2 + (200 + i) % 3 for i in range(7)]

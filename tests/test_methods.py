@@ -31,15 +31,15 @@ class BCAgent(OneStepAgent):
 
     config: BCConfig
 
-    def __init__(self, obs_dim: int, action_dim: int, config: BCConfig):
-        super().__init__(obs_dim, action_dim, config)
-        self.actor = Actor(obs_dim, config.actor_hidden_dims, action_dim)
+    def __init__(self, obs_dim: int, action_dim: int, config: BCConfig, seeds: int = 1):
+        super().__init__(obs_dim, action_dim, config, seeds)
+        self.actor = Actor(obs_dim, config.actor_hidden_dims, action_dim, seeds)
         self.init_optimizer()
 
-    def sample_latents(self, shape, generator):
-        return torch.zeros(*shape, 0, device=self.device)
+    def sample_latents(self, shape, generators):
+        return torch.zeros(len(generators), *shape, 0, device=self.device)
 
-    def sample_draws(self, batch_size, generator):
+    def sample_draws(self, batch_size, generators):
         return {}
 
     def policy(self, obs, latents):
@@ -50,7 +50,7 @@ class BCAgent(OneStepAgent):
             return self.policy(next_obs, None)
 
     def actor_loss(self, batch, draws, with_metrics=False):
-        loss = self.config.bc_weight * (self.actor(batch["observations"]) - batch["actions"]).square().mean()
+        loss = self.config.bc_weight * (self.actor(batch["observations"]) - batch["actions"]).square().mean((1, 2))
         return loss, {"actor_loss": loss.detach(), "bc_loss": loss.detach()}
 
     @torch.no_grad()

@@ -72,7 +72,8 @@ TOY_FQL_BYTES = by_hand_checkpoint_bytes([mlp_params(2 + 2 + 1, (16, 16), 2), ml
 def test_toy_config_plan_by_hand(no_data):
     result = plan(load_config(TOY_CONFIG), ms_per_update=5)
     # DROL(16) (K = 16), FQL, and the K sweep's K = 1 (its K = 16 run is DROL(16)'s): 3 jobs of 20 updates.
-    assert result["jobs"] == {"training": 3, "dataset": 0, "total": 3}
+    assert result["jobs"] == {"training": 3, "dataset": 0, "total": 3, "runs": 3, "seeds_per_job": 1,
+                              "largest_block": 1}
     totals = result["totals"]
     assert totals["runs"] == 3 and totals["updates"] == 60 and totals["checkpoints_kept"] == 3
     assert totals["device_hours"] == pytest.approx(60 * 5 / 3.6e6)
@@ -93,7 +94,8 @@ def test_checkpoint_bytes_equal_a_real_checkpoints_tensors(method, tiny_batch):
     obs_dim, action_dim = tiny_batch["observations"].shape[1], tiny_batch["actions"].shape[1]
     entry = get_method(method)
     agent = entry.agent_class()(obs_dim, action_dim, spec.agent)
-    agent.update(tiny_batch, agent.sample_draws(len(tiny_batch["actions"]), torch.Generator().manual_seed(0)))
+    batch = {k: v.unsqueeze(0) for k, v in tiny_batch.items()}  # a block of one seed
+    agent.update(batch, agent.sample_draws(len(tiny_batch["actions"]), [torch.Generator().manual_seed(0)]))
     tensors = [*agent.state_dict().values(),
                *(t for state in agent.optimizer.state_dict()["state"].values() for t in state.values())]
     assert checkpoint_bytes(spec, Dims(obs_dim, action_dim, "test")) == sum(t.numel() * t.element_size()
@@ -103,7 +105,7 @@ def test_checkpoint_bytes_equal_a_real_checkpoints_tensors(method, tiny_batch):
 def test_cli_text_and_json(no_data, capsys):
     assert main(["plan", "--configfile", TOY_CONFIG, "--ms-per-update", "5"]) == 0
     text = capsys.readouterr().out
-    assert "jobs: 3 = 3 training" in text and "ms per update: 5 (given with --ms-per-update)" in text
+    assert "jobs: 3 = 3 training" in text and "ms per update: 5 for one seed (given with --ms-per-update)" in text
     assert "total (distinct runs)" in text and "at most" in text
     assert main(["plan", "--configfile", TOY_CONFIG, "--ms-per-update", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -122,16 +124,29 @@ def test_measured_ms_per_update_names_the_device_and_cases(no_data, monkeypatch)
     # One case per method and K (the networks and batch are the same): FQL, DROL K=1, DROL K=16.
     assert sorted(c["case"] for c in pricing["cases"]) == ["drol K=1 2x16 b256", "drol K=16 2x16 b256",
                                                             "fql 2x16 b256"]
-    assert sum(c["runs"] for c in pricing["cases"]) == 3
+    assert sum(c["jobs"] for c in pricing["cases"]) == 3 and {c["seeds"] for c in pricing["cases"]} == {1}
     ms = {c["case"]: c["ms_per_update"] for c in pricing["cases"]}
     assert result["totals"]["device_hours"] == pytest.approx(20 * sum(ms.values()) / 3.6e6)
     assert "bench's obs/action dims" in result["notes"][0]
 
 
+def test_measured_plan_prices_a_seed_block_by_its_own_update(no_data):
+    config = {**load_config(TOY_CONFIG), "seeds": [0, 1, 2], "seeds_per_job": 2}
+    config.pop("k_sweep")
+    result = plan(config, device="cpu", repeats=1, warmup=0)
+    cases = {(c["case"], c["seeds"]): c for c in result["ms_per_update"]["cases"]}
+    assert set(cases) == {("drol K=16 2x16 b256", 2), ("drol K=16 2x16 b256", 1), ("fql 2x16 b256", 2),
+                          ("fql 2x16 b256", 1)}
+    assert result["jobs"]["training"] == 4 and result["jobs"]["runs"] == 6
+    hours = sum(20 * c["ms_per_update"] / 3.6e6 for c in cases.values())  # each job: 20 steps of its block
+    assert result["totals"]["device_hours"] == pytest.approx(hours)
+
+
 def test_demo_counts_its_regenerated_dataset(no_data, monkeypatch):
     stub_ogbench_dims(monkeypatch)
     result = plan(load_config("workflow/config/demo.yaml"), ms_per_update=5)  # found beside the Snakefile
-    assert result["jobs"] == {"training": 21, "dataset": 1, "total": 22}
+    assert result["jobs"] == {"training": 21, "dataset": 1, "total": 22, "runs": 21, "seeds_per_job": 1,
+                              "largest_block": 1}
     assert result["regenerated_datasets"] == ["cube-single-play-v0"]
     assert result["totals"]["updates"] == 13_700
 
@@ -142,10 +157,19 @@ def test_paper_grid_without_data_fast(no_data, monkeypatch):
     result = plan(load_config(PAPER_CONFIG), ms_per_update=5)
     assert not no_data.exists() or not any(no_data.rglob("*"))  # no data was there, none was written
     totals = result["totals"]
-    assert result["jobs"] == {"training": 1797, "dataset": 0, "total": 1797}
+    assert result["jobs"] == {"training": 1797, "dataset": 0, "total": 1797, "runs": 1797, "seeds_per_job": 1,
+                              "largest_block": 1}
     assert totals["updates"] == 1_620_100_000
     assert totals["device_hours"] == pytest.approx(1_620_100_000 * 5 / 3.6e6)  # 2,250 GPU-hours at 5 ms
     assert totals["runs_without_dims"] == 0
+    # All seeds of a configuration in one job: 8-seed blocks, except the K sweep's 3 seeds and the 5 one-seed
+    # runtime runs; the runs and updates stay, the device-hours follow the per-seed ratio of block updates.
+    batched = plan(load_config(PAPER_CONFIG), ms_per_update=5, seeds_per_job="all", per_seed_ratio=0.25)
+    assert batched["jobs"]["training"] == 229 and batched["jobs"]["runs"] == 1797
+    assert batched["jobs"]["largest_block"] == 8
+    runtime_hours = 100_000 * 5 / 3.6e6  # one-seed jobs: the ratio does not apply
+    assert batched["totals"]["device_hours"] == pytest.approx((1_620_100_000 - 100_000) * 5 * 0.25 / 3.6e6
+                                                              + runtime_hours)
 
 
 @pytest.mark.slow

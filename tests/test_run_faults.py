@@ -118,7 +118,7 @@ def test_a_rerun_for_new_labels_rewrites_results_from_the_final_checkpoint(tmp_p
         (out / name).unlink()
     spec = RunSpec.from_dict(json.loads((out / "run.json").read_text())["spec"])
     relabelled = replace(spec, labels=(*spec.labels, "K-sweep"))
-    monkeypatch.setattr("drol.train.Trainer._loop", lambda self, data: pytest.fail("retrained"))
+    monkeypatch.setattr("drol.train.Trainer._train_group", lambda self, runs, data: pytest.fail("retrained"))
     assert main(["train", "--spec", json.dumps(relabelled.to_dict()), "--out", str(out), "--no-progress"]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "evals.parquet"), evals)
     assert json.loads((out / "run.json").read_text())["labels"] == ["DROL(16)", "K-sweep"]
@@ -199,11 +199,11 @@ def test_disk_full_while_checkpointing_names_the_directory_and_keeps_the_old_che
 
 def test_spec_with_a_quote_in_the_data_dir_survives_the_shell():
     from drol.data import DataSettings
-    from drol.workflow import PlannedRun
+    from drol.workflow import PlannedJob, PlannedRun
 
     spec = resolve_run("drol", TOY_TASK, 0, data=DataSettings(data_dir="/data/it's here/ünï"))
-    (word,) = shlex.split(PlannedRun(spec).spec_arg())
-    assert RunSpec.from_dict(json.loads(word)) == spec
+    (word,) = shlex.split(PlannedJob([PlannedRun(spec)]).spec_arg())
+    assert [RunSpec.from_dict(value) for value in json.loads(word)] == [spec]
 
 
 def test_atomic_write_reports_enospc_as_no_space(tmp_path):

@@ -138,12 +138,12 @@ def test_toy_routing_spreads_with_k_equal_m_and_collapses_with_k_one():
                                                  "actor_hidden_dims": (64, 64, 64), "value_hidden_dims": (64, 64, 64)})
         torch.manual_seed(0)
         agent = get_method("drol").agent_class()(2, 2, spec.agent)
-        g = torch.Generator().manual_seed(0)
+        g = [torch.Generator().manual_seed(0)]
         for _ in range(1000):
             agent.update(data.train.sample(256, g), agent.sample_draws(256, g))
         latents = agent.sample_latents((100, 64), g)
         with torch.no_grad():
-            actions = agent.policy(torch.from_numpy(obs)[:, None].expand(-1, 64, -1), latents).numpy()
+            actions = agent.policy(torch.from_numpy(obs)[None, :, None].expand(1, -1, 64, -1), latents)[0].numpy()
         dist = np.linalg.norm(actions[:, :, None] - bandit.centres(obs)[:, None], axis=-1)  # state, sample, mode
         nearest = dist.argmin(-1)
         share = np.stack([(nearest == m).mean(1) for m in range(bandit.num_modes)], 1)

@@ -46,12 +46,13 @@ def snakemake(workdir, config, *args, timeout=600):
 
 
 def planned_jobs(workdir, config) -> dict[str, list[str]]:
-    """rule -> sorted first outputs of the jobs a dry run would execute (train: the run directory)."""
+    """rule -> sorted first outputs of the jobs a dry run would execute (train: the block's manifest,
+    `<configuration>/seeds-<a>_<b>.json`)."""
     result = snakemake(workdir, config, "--dry-run")
     assert result.returncode == 0, result.stderr + result.stdout
     jobs: dict[str, list[str]] = {}
     for rule, output in re.findall(r"^rule (\w+):\n(?:    input: .*\n)?    output: ([^,\n]+)", result.stdout, re.M):
-        jobs.setdefault(rule, []).append(str(Path(output).parent) if rule == "train" else output)
+        jobs.setdefault(rule, []).append(output)
     if "Nothing to be done" in result.stdout + result.stderr:
         return {}
     return {rule: sorted(v) for rule, v in jobs.items()}
@@ -80,8 +81,10 @@ def test_a_run_trained_by_hand_is_not_trained_again_by_the_workflow(workdir):
     by_hand = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=job_env(), timeout=300)
     assert by_hand.returncode == 0, by_hand.stderr[-2000:]
     run_dir = by_hand.stdout.split("finished: ")[1].strip()
+    manifest = str(Path(run_dir).parent / "seeds-0.json")
+    assert (workdir / manifest).exists()  # drol train writes the block manifest the workflow expects
     jobs = planned_jobs(workdir, TOY)
-    assert len(jobs["train"]) == 2 and run_dir not in jobs["train"], (run_dir, jobs["train"])
+    assert len(jobs["train"]) == 2 and manifest not in jobs["train"], (manifest, jobs["train"])
     assert json.loads((workdir / run_dir / "run.json").read_text())["labels"] == ["DROL(16)"]
 
 
@@ -138,7 +141,7 @@ AGGREGATE_RULES = {"run_labels", "build_db", "tables", "figure_runtime", "figure
 def test_incremental_rebuilds(workdir):
     result = snakemake(workdir, TOY)
     assert result.returncode == 0, result.stderr[-3000:]
-    before = sorted(p.parent.name for p in (workdir / "results/runs").rglob("run.json"))
+    before = {str(p.parent.parent.relative_to(workdir)) for p in (workdir / "results/runs").rglob("run.json")}
     # A second run right after a finished one does nothing.
     assert planned_jobs(workdir, TOY) == {}
 
@@ -152,7 +155,7 @@ def test_incremental_rebuilds(workdir):
     # Adding a seed: only that seed's jobs.
     added_seed = copy.deepcopy(TOY)
     added_seed["seeds"] = [0, 1]
-    assert all(d.endswith("seed1") for d in expect_new(added_seed, 3))
+    assert all(d.endswith("/seeds-1.json") for d in expect_new(added_seed, 3))
     # Adding a K value to the sweep: one job.
     added_k = copy.deepcopy(TOY)
     added_k["k_sweep"]["values"] = [1, 4, 16]
@@ -168,8 +171,39 @@ def test_incremental_rebuilds(workdir):
     # Changing one hyperparameter of the task: its jobs rerun, under new directories.
     changed = copy.deepcopy(TOY)
     changed["tasks"]["toy-bandit-v0"] = {"training": {"eval_episodes": 30}}
-    new_dirs = expect_new(changed, 3)
-    assert not set(new_dirs) & {str(p) for p in before}
+    new_dirs = {str(Path(d).parent) for d in expect_new(changed, 3)}
+    assert len(new_dirs) == 3 and not new_dirs & before
+
+
+def test_seed_blocks_plan_one_job_per_block(workdir):
+    config = {**copy.deepcopy(TOY), "seeds": [0, 1, 2], "methods": ["FQL"], "seeds_per_job": 2}
+    config.pop("k_sweep")
+    jobs = planned_jobs(workdir, config)["train"]
+    assert [Path(j).name for j in jobs] == ["seeds-0_1.json", "seeds-2.json"]
+    assert [Path(j).name for j in planned_jobs(workdir, {**config, "seeds_per_job": "all"})["train"]] == [
+        "seeds-0_1_2.json"]
+
+
+@pytest.mark.slow
+def test_a_seed_added_to_a_block_trains_only_that_seed(workdir):
+    """Blocks are fixed by seed value: seed 3 joins seed 2's block, whose job keeps seed 2's finished run."""
+    import duckdb
+
+    config = {**copy.deepcopy(TOY), "seeds": [0, 1, 2], "methods": ["FQL"], "seeds_per_job": 2}
+    config.pop("k_sweep")
+    assert snakemake(workdir, config, "results.duckdb").returncode == 0
+    (seed2,) = (workdir / "results/runs").rglob("seed2/evals.parquet")
+    stamp = seed2.stat().st_mtime_ns
+    added = {**config, "seeds": [0, 1, 2, 3]}
+    assert [Path(j).name for j in planned_jobs(workdir, added)["train"]] == ["seeds-2_3.json"]
+    result = snakemake(workdir, added, "results.duckdb")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert seed2.stat().st_mtime_ns == stamp  # not retrained
+    log = next((workdir / "logs/train").rglob("seeds-2_3.log")).read_text()
+    assert "training again" not in log and "finished:" in log
+    with duckdb.connect(str(workdir / "results.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from runs where status = 'finished'").fetchone()[0] == 4
+    assert json.loads((seed2.parent / "run.json").read_text())["block"] == [2, 3]
 
 
 SLURM_SCRIPTS = REPO.parent / "shared" / "slurm"

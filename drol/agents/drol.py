@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from drol.agents.base import AgentConfig, Batch, OneStepAgent, aggregate, q_improvement_loss
+from drol.agents.base import AgentConfig, Batch, Generators, OneStepAgent, aggregate, per_seed, q_improvement_loss
 from drol.nets import Actor
 from drol.ranges import bounded
 
@@ -108,8 +108,9 @@ def _root(u: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def route(candidates: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Index of the candidate nearest each dataset action: argmin_k ||cand_k - a||^2 / action_dim."""
-    return (candidates - actions.unsqueeze(1)).square().mean(-1).argmin(1)
+    """Index of the candidate nearest each dataset action: argmin_k ||cand_k - a||^2 / action_dim.
+    (..., K, A) candidates and (..., A) actions -> (...) indices."""
+    return (candidates - actions.unsqueeze(-2)).square().mean(-1).argmin(-1)
 
 
 def pairwise_sq_dist(x: torch.Tensor) -> torch.Tensor:
@@ -120,29 +121,33 @@ def pairwise_sq_dist(x: torch.Tensor) -> torch.Tensor:
 class DROLAgent(OneStepAgent):
     config: DROLConfig
 
-    def __init__(self, obs_dim: int, action_dim: int, config: DROLConfig):
-        super().__init__(obs_dim, action_dim, config)
+    def __init__(self, obs_dim: int, action_dim: int, config: DROLConfig, seeds: int = 1):
+        super().__init__(obs_dim, action_dim, config, seeds)
         self.latent_radius = math.sqrt(action_dim)
-        self.actor = Actor(obs_dim + action_dim, config.actor_hidden_dims, action_dim)
+        self.actor = Actor(obs_dim + action_dim, config.actor_hidden_dims, action_dim, seeds)
         self.init_optimizer()
 
-    def sample_latents(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-        return sample_ball(shape, self.action_dim, self.latent_radius, generator, self.device)
+    def sample_latents(self, shape: tuple[int, ...], generators: Generators) -> torch.Tensor:
+        # Each seed draws as `sample_ball` would (its randn, then its rand); one exact transform for all seeds.
+        gauss = per_seed(generators, lambda g: torch.randn(*shape, self.action_dim, generator=g, device=self.device))
+        u = per_seed(generators, lambda g: torch.rand(*shape, 1, generator=g, device=self.device))
+        return ball_from_draws(gauss, u, self.latent_radius)
 
-    def sample_draws(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        return {"latents": self.sample_latents((batch_size, self.config.num_candidates), generator),
-                "next_latents": self.sample_latents((batch_size,), generator)}
+    def sample_draws(self, batch_size: int, generators: Generators) -> dict[str, torch.Tensor]:
+        return {"latents": self.sample_latents((batch_size, self.config.num_candidates), generators),
+                "next_latents": self.sample_latents((batch_size,), generators)}
 
     def policy(self, obs: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         return self.actor(obs, latents).clamp(-1.0, 1.0)
 
     def candidates(self, obs: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """(B, K, A) actions for (B, K, A) latents. On a CPU the forward runs in blocks of about
-        CPU_BLOCK_ROWS rows, whose activations stay in cache (1.5x faster at K = 64 than one block)."""
-        k = latents.shape[1]
-        states = obs.shape[0] if obs.is_cuda else max(1, CPU_BLOCK_ROWS // k)
-        return torch.cat([self.policy(o.unsqueeze(1).expand(-1, k, -1), z)
-                          for o, z in zip(obs.split(states), latents.split(states))])
+        """(S, B, K, A) actions for (S, B, obs_dim) states and (S, B, K, A) latents. On a CPU the forward runs
+        in blocks of about CPU_BLOCK_ROWS rows per seed, whose activations stay in cache (1.5x faster at K = 64
+        than one block)."""
+        k = latents.shape[2]
+        states = obs.shape[1] if obs.is_cuda else max(1, CPU_BLOCK_ROWS // k)
+        return torch.cat([self.policy(o.unsqueeze(2).expand(-1, -1, k, -1), z)
+                          for o, z in zip(obs.split(states, 1), latents.split(states, 1))], 1)
 
     def next_actions(self, next_obs: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
         # One policy sample for the TD target (critic_num_candidates = 1).
@@ -151,18 +156,18 @@ class DROLAgent(OneStepAgent):
 
     def actor_loss(self, batch: Batch, draws: dict[str, torch.Tensor], with_metrics: bool = False):
         obs, actions, latents = batch["observations"], batch["actions"], draws["latents"]
-        batch_size, k = latents.shape[:2]
 
         # Candidates: K per state, no autograd (only the winner will receive gradient).
         with torch.no_grad():
-            candidates = self.candidates(obs, latents)  # (B, K, A)
+            candidates = self.candidates(obs, latents)  # (S, B, K, A)
 
             # Routing: each dataset action goes to its nearest candidate; no gradient through argmin.
-            winner = route(candidates, actions)
+            winner = route(candidates, actions)  # (S, B)
 
         # BC on the winner, recomputed with autograd.
-        winner_action = self.policy(obs, latents[torch.arange(batch_size, device=obs.device), winner])
-        bc_loss = (winner_action - actions).square().mean(-1).mean()
+        winner_latents = latents.gather(2, winner[..., None, None].expand(-1, -1, 1, latents.shape[-1]))[:, :, 0]
+        winner_action = self.policy(obs, winner_latents)
+        bc_loss = (winner_action - actions).square().mean(-1).mean(-1)  # per seed
 
         # Q on the winner, critic held fixed.
         qs = self.critic(obs, winner_action, detach_params=True)
@@ -171,7 +176,7 @@ class DROLAgent(OneStepAgent):
 
         actor_loss = self.config.bc_coef * bc_loss + q_loss
         info = {"actor_loss": actor_loss.detach(), "bc_loss": bc_loss.detach(), "q_loss": q_loss.detach(),
-                "actor_q": q.detach().mean()}
+                "actor_q": q.detach().mean(-1)}
         if with_metrics:
             info.update(routing_metrics(candidates, winner))
         return actor_loss, info
@@ -184,13 +189,13 @@ class DROLAgent(OneStepAgent):
 
 
 def routing_metrics(candidates: torch.Tensor, winner: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The paper's Fig. 3 diagnostics of a (B, K, A) candidate set and its winner indices."""
-    k = candidates.shape[1]
-    centroid = candidates.mean(1, keepdim=True)
-    metrics = {"centroid_divergence": (candidates - centroid).square().mean(-1).mean(),
+    """The paper's Fig. 3 diagnostics of (S, B, K, A) candidate sets and their (S, B) winner indices, per seed."""
+    k = candidates.shape[2]
+    centroid = candidates.mean(2, keepdim=True)
+    metrics = {"centroid_divergence": (candidates - centroid).square().mean(-1).mean((1, 2)),
                # A single candidate has no pairs: its spread is 0.
-               "pairwise_distance": pairwise_sq_dist(candidates).sum((-1, -2)).mean() / max(k * (k - 1), 1)}
-    p = torch.bincount(winner, minlength=k).float() / winner.numel()
-    metrics["winner_entropy"] = -(p * p.clamp_min(1e-12).log()).sum()
-    metrics["winner_max_prob"] = p.max()
+               "pairwise_distance": pairwise_sq_dist(candidates).sum((-1, -2)).mean(1) / max(k * (k - 1), 1)}
+    p = torch.nn.functional.one_hot(winner, k).sum(1).float() / winner.shape[1]  # (S, K) winner frequencies
+    metrics["winner_entropy"] = -(p * p.clamp_min(1e-12).log()).sum(1)
+    metrics["winner_max_prob"] = p.amax(1)
     return metrics

@@ -76,10 +76,12 @@ class Dataset:
     def action_dim(self) -> int:
         return self.tensors["actions"].shape[1]
 
-    def sample(self, batch_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def sample(self, batch_size: int, generators: list[torch.Generator]) -> dict[str, torch.Tensor]:
+        """A (seeds, batch_size, ...) batch: seed s's indices drawn from generators[s] (uniform, with
+        replacement), then one gather on the device the data lives on."""
         import torch
 
-        idx = torch.randint(len(self), (batch_size,), generator=generator, device=generator.device)
+        idx = torch.stack([torch.randint(len(self), (batch_size,), generator=g, device=g.device) for g in generators])
         return {k: v[idx] for k, v in self.tensors.items()}
 
 

@@ -358,15 +358,19 @@ def make_minari_antmaze_env(task_name: str, env_spec):
 
 
 def make_d4rl_env(task_name: str, num_envs: int, route: str = "hdf5", ant_model: str = "d4rl",
-                  minari_env_spec=None):
-    """A `drol.evaluate.GymBatchedEnv` of `num_envs` D4RL-form environments of the task."""
-    from drol.evaluate import GymBatchedEnv
+                  minari_env_spec=None, workers: int | None = None):
+    """`num_envs` D4RL-form environments of the task as one batched env (drol.evaluate.batched_env: spread
+    over worker processes where there are cores)."""
+    from drol.evaluate import batched_env
 
     spec = d4rl_spec(task_name)
-    if spec.domain == "adroit":
-        envs = [make_adroit_env(task_name) for _ in range(num_envs)]
-    elif route == "minari":
-        envs = [make_minari_antmaze_env(task_name, minari_env_spec) for _ in range(num_envs)]
-    else:
-        envs = [make_antmaze_env(task_name, ant_model) for _ in range(num_envs)]
-    return GymBatchedEnv(envs, success_key="success", max_episode_steps=spec.episode_limit)
+    return batched_env(functools.partial(_make_one, task_name, spec.domain, route, ant_model, minari_env_spec),
+                       num_envs, workers, success_key="success", max_episode_steps=spec.episode_limit)
+
+
+def _make_one(task_name: str, domain: str, route: str, ant_model: str, minari_env_spec):
+    if domain == "adroit":
+        return make_adroit_env(task_name)
+    if route == "minari":
+        return make_minari_antmaze_env(task_name, minari_env_spec)
+    return make_antmaze_env(task_name, ant_model)

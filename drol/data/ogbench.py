@@ -8,6 +8,7 @@ be regenerated here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from drol.data import (
     TaskData,
     validate_transitions,
 )
-from drol.evaluate import GymBatchedEnv, success_score
+from drol.evaluate import batched_env, success_score
 
 if TYPE_CHECKING:
     import torch
@@ -233,7 +234,7 @@ def load_ogbench(task, device: torch.device | str = "cpu", data_dir: Path | None
         validate_transitions(arrays, obs_dim, action_dim, source=str(path))
         datasets.append(Dataset.from_arrays(arrays, device, info))
     return TaskData(train=datasets[0], val=datasets[1],
-                    make_env=lambda n: GymBatchedEnv([make_env(task.name) for _ in range(n)]),
+                    make_env=functools.partial(batched_env, functools.partial(make_env, task.name)),
                     route="ogbench-regenerated" if info.get("generator") else "ogbench", scorer=success_score)
 
 

@@ -82,9 +82,11 @@ class ToyBanditEnv:
         self.task, self.num_envs = task, num_envs
         self.obs = np.zeros((num_envs, task.obs_dim), np.float32)
 
-    def reset(self, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        self.obs = self.task.observe(rng.uniform(0, 2 * np.pi, self.num_envs))
+    def reset(self, seeds: list[int]) -> np.ndarray:
+        """Group g's states from its own generator, seeded with seeds[g]."""
+        n = self.num_envs // len(seeds)
+        self.obs = np.concatenate([self.task.observe(np.random.default_rng(seed).uniform(0, 2 * np.pi, n))
+                                   for seed in seeds])
         return self.obs.copy()
 
     def step(self, actions: np.ndarray, idx: np.ndarray):

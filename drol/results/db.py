@@ -1,7 +1,7 @@
 """Build results.duckdb from run directories; query it read-only.
 
 `build_database` loads every run directory (run.json, evals.parquet, train_metrics.parquet,
-snapshots.parquet, timing.json; see drol/train.py) plus the reference tables of drol/registry/ into a new
+snapshots.parquet, timing.json; see drol/seedrun.py) plus the reference tables of drol/registry/ into a new
 database: tables from schema.sql, then the views of views.sql. It writes a temporary file next to the
 output and renames it onto the output, so a reader never sees a half-built database. The same run
 directories give the same content: rows are inserted in a fixed order and nothing of the build (time,

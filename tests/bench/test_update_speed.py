@@ -1,35 +1,27 @@
 """pytest-benchmark cases of `drol bench` (run with `pytest tests/bench --benchmark-enable`).
 
-Compare the cases of one run with each other (e.g. drol16 against fql): absolute times depend on the machine.
+Compare the cases of one run with each other (e.g. drol16 against fql, drol16_s8 per seed against drol16):
+absolute times depend on the machine.
 """
 
 import pytest
 import torch
 
-from drol.bench import (
-    BENCH_CASES,
-    BenchShape,
-    inference_fn,
-    make_case,
-    synthetic_batch,
-    update_fn,
-)
+from drol.bench import BENCH_CASES, inference_fn, update_fn
 
-SHAPE = BenchShape()
 CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("case", list(BENCH_CASES))
 def test_update(benchmark, case):
-    agent = make_case(case, SHAPE, CPU)
+    step = update_fn(case, CPU)
     benchmark.group = "update"
-    info = benchmark.pedantic(update_fn(agent, synthetic_batch(SHAPE, CPU)), rounds=20, warmup_rounds=3)
-    assert torch.isfinite(info["total_loss"])
+    info = benchmark.pedantic(step, rounds=20, warmup_rounds=3)
+    assert info["total_loss"].shape == (BENCH_CASES[case].seeds,) and torch.isfinite(info["total_loss"]).all()
 
 
 @pytest.mark.parametrize("batch_size", [1, 50])
 def test_inference(benchmark, batch_size):
-    agent = make_case("drol16", SHAPE, CPU)
     benchmark.group = f"inference batch {batch_size}"
-    actions = benchmark(inference_fn(agent, batch_size, SHAPE))
-    assert actions.shape == (batch_size, SHAPE.action_dim)
+    actions = benchmark(inference_fn("drol16", batch_size, CPU))
+    assert actions.shape == (1, batch_size, 5)

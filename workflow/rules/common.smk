@@ -1,9 +1,9 @@
 # The run list and the lookups every rule uses. The planning itself is drol.workflow (tested with pytest).
-from drol.rundir import RESULT_FILES
-from drol.workflow import dataset_inputs, missing_data_message, plan_runs, regenerated_dir
+from drol.workflow import dataset_inputs, missing_data_message, plan_jobs, plan_runs, regenerated_dir
 
 try:
     RUNS = plan_runs(config)
+    JOBS = plan_jobs(config, RUNS)
 except (KeyError, ValueError) as err:  # an unknown task, label or config key: one message, no traceback
     raise WorkflowError(f"config: {err}") from None
 
@@ -13,19 +13,19 @@ if _missing:
 
 
 def planned(wildcards):
-    return RUNS[f"results/runs/{wildcards.suite}/{wildcards.task}/{wildcards.tag}/seed{wildcards.seed}"]
+    return JOBS[f"results/runs/{wildcards.suite}/{wildcards.task}/{wildcards.tag}/seeds-{wildcards.seeds}.json"]
 
 
 def train_inputs(wildcards):
-    return dataset_inputs(planned(wildcards))
+    return dataset_inputs(planned(wildcards).runs[0])
 
 
 def train_spec(wildcards):
     return planned(wildcards).spec_arg()
 
 
-def all_run_files():
-    return [f"{run_dir}/{name}" for run_dir in RUNS for name in RESULT_FILES]
+def all_job_outputs():
+    return list(JOBS)
 
 
 def regen_settings():

@@ -6,7 +6,7 @@ localrules:
 # Labels come from each run's run.json (the workflow hands them to the job in its spec).
 rule build_db:
     input:
-        all_run_files(),
+        all_job_outputs(),
     output:
         "results.duckdb",
     params:

@@ -1,24 +1,23 @@
-# One job per distinct configuration; `params.spec` is the resolved run (every hyperparameter and data
-# setting), so changing one task's values reruns only that task's jobs. A killed job resumes from its
-# checkpoint.pt when rerun. The outputs are the files a run writes when it ends (run.json, written from the start, carries its live status).
+# One job per block of seeds of one configuration (config `seeds_per_job`), trained as one batched
+# computation; `params.spec` is the block's resolved runs (every hyperparameter and data setting), so changing
+# one task's values reruns only that task's jobs. The output is the block's manifest, written when every seed
+# has ended; each seed's results are in its own run directory beside it. A killed job resumes from each
+# seed's checkpoint.pt when rerun; a rerun of a completed job (--forcerun) trains it again from step 0.
 rule train:
     input:
         train_inputs,
     output:
-        evals="results/runs/{suite}/{task}/{tag}/seed{seed}/evals.parquet",
-        metrics="results/runs/{suite}/{task}/{tag}/seed{seed}/train_metrics.parquet",
-        timing="results/runs/{suite}/{task}/{tag}/seed{seed}/timing.json",
-        snapshots="results/runs/{suite}/{task}/{tag}/seed{seed}/snapshots.parquet",
+        manifest="results/runs/{suite}/{task}/{tag}/seeds-{seeds}.json",
     wildcard_constraints:
-        seed=r"\d+",
+        seeds=r"\d+(_\d+)*",
     params:
         spec=train_spec,
-        run_dir=subpath(output.evals, parent=True),
+        runs_root=subpath(output.manifest, ancestor=4),
     conda:
         "../envs/drol.yaml"
     log:
-        "logs/train/{suite}/{task}/{tag}/seed{seed}.log",
+        "logs/train/{suite}/{task}/{tag}/seeds-{seeds}.log",
     benchmark:
-        "benchmarks/train/{suite}/{task}/{tag}/seed{seed}.tsv"
+        "benchmarks/train/{suite}/{task}/{tag}/seeds-{seeds}.tsv"
     shell:
-        "drol train --spec {params.spec} --out {params.run_dir} --threads {threads} --no-progress > {log} 2>&1"
+        "drol train --spec {params.spec} --runs-root {params.runs_root} --threads {threads} --no-progress > {log} 2>&1"
