@@ -9,6 +9,7 @@ only. Group g is seed g of the block, so a seed's episodes do not depend on the 
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -108,16 +109,33 @@ class GymBatchedEnv:
 
 
 def _env_worker(conn, make_envs: Callable[[], GymBatchedEnv]) -> None:
-    """A worker process: builds its share of the environments, then answers reset/step/close."""
-    env = make_envs()
-    conn.send(env.num_envs)
-    while True:
-        command, args = conn.recv()
-        if command == "close":
-            env.close()
-            conn.close()
-            return
-        conn.send(env.reset(*args) if command == "reset" else env.step(*args))
+    """A worker process: builds its share of the environments, then answers reset/step/close.
+
+    It ignores SIGINT and SIGTERM: a signal to the job's process group stops the trainer after its
+    checkpoint, and the trainer closes its workers; if the trainer dies, the pipe ends and so does the worker.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        env = make_envs()
+        conn.send(("ok", env.num_envs))
+        while True:
+            command, args = conn.recv()
+            if command == "close":
+                env.close()
+                return
+            conn.send(("ok", env.reset(*args) if command == "reset" else env.step(*args)))
+    except EOFError:  # the trainer is gone
+        return
+    except Exception as err:  # noqa: BLE001 - reported to the trainer, which raises it
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+def _receive(conn):
+    kind, value = conn.recv()
+    if kind == "error":
+        raise RuntimeError(f"evaluation worker: {value}")
+    return value
 
 
 class ProcessBatchedEnv:
@@ -143,14 +161,14 @@ class ProcessBatchedEnv:
             self.conns.append(parent)
             self.procs.append(proc)
         for conn in self.conns:
-            conn.recv()  # built
+            _receive(conn)  # built
 
     def reset(self, seeds: list[int]) -> np.ndarray:
         n = self.num_envs // len(seeds)
         for conn, (first, end) in zip(self.conns, self.shares):
             # Episode i of the block is episode i % n of group i // n: give each worker its episodes' seeds.
             conn.send(("reset", ([seeds[i // n] + i % n for i in range(first, end)],)))
-        return np.concatenate([conn.recv() for conn in self.conns])
+        return np.concatenate([_receive(conn) for conn in self.conns])
 
     def step(self, actions: np.ndarray, idx: np.ndarray):
         sent = []
@@ -159,7 +177,7 @@ class ProcessBatchedEnv:
             if mine.any():
                 conn.send(("step", (actions[mine], idx[mine] - first)))
                 sent.append(conn)
-        parts = [conn.recv() for conn in sent]
+        parts = [_receive(conn) for conn in sent]
         return tuple(np.concatenate([p[k] for p in parts]) for k in range(4))
 
     def close(self) -> None:

@@ -37,7 +37,6 @@ class PlannedRun:
         return str(self.spec.run_dir(RUNS_ROOT))
 
 
-
 @dataclass
 class PlannedJob:
     runs: list[PlannedRun]  # seeds of one configuration, in seed order

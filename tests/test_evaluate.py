@@ -108,3 +108,17 @@ def test_worker_processes_give_the_same_episodes_as_one_process():
             assert ours.equals(theirs)
     assert frames[1][0].length.tolist() == [2 + (100 + i) % 3 for i in range(7)]
     assert frames[1][1].length.tolist() == [2 + (200 + i) % 3 for i in range(7)]
+
+
+class BrokenEnv(SeededEnv):
+    def step(self, action):
+        raise ValueError("simulator exploded")
+
+
+def test_a_failing_worker_environment_is_raised_in_the_trainer_with_its_message():
+    env = batched_env(BrokenEnv, 4, workers=2)
+    try:
+        with pytest.raises(RuntimeError, match="evaluation worker: ValueError: simulator exploded"):
+            evaluate(ones_policy(), env, seeds=[0], scorer=success_score)
+    finally:
+        env.close()
