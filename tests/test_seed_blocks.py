@@ -21,7 +21,7 @@ from drol.devices import claim_gpu
 from drol.errors import RunConflict
 from drol.step import TrainStep
 from drol.tasks import TOY_TASK
-from drol.train import train_block
+from drol.train import train, train_block
 
 SMALL = {"actor_hidden_dims": (64, 64), "value_hidden_dims": (64, 64)}
 PAPER = {}  # 4 x 512, the paper's networks
@@ -115,6 +115,20 @@ def test_drol_train_of_a_block_writes_each_seeds_run_as_a_single_run_would(tmp_p
         assert run["block"] == [0, 1, 2] and run["seed"] == seed and run["status"] == "finished"
     manifest = json.loads((run_dir.parent / "seeds-0_1_2.json").read_text())
     assert manifest["seeds"] == [0, 1, 2] and {r["status"] for r in manifest["runs"].values()} == {"finished"}
+
+
+def test_the_database_keeps_a_blocks_timing_apart_from_one_seed_runs(tmp_path):
+    import duckdb
+
+    from drol.results.db import build_database, find_run_dirs
+
+    train_block([fast_spec(s) for s in (0, 1)], block_dirs(tmp_path / "runs", (0, 1)), progress=False)
+    train(fast_spec(2), fast_spec(2).run_dir(tmp_path / "runs"), progress=False)
+    build_database(find_run_dirs([tmp_path / "runs"]), tmp_path / "r.duckdb")
+    with duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True) as con:
+        assert sorted(con.execute("SELECT block_seeds FROM timings").fetchall()) == [(1,), (2,), (2,)]
+        # One runtime row per block size: a block's ms per update is one update of all its seeds.
+        assert sorted(con.execute("SELECT block_seeds, n_runs FROM runtime").fetchall()) == [(1, 1), (2, 2)]
 
 
 def test_a_resumed_block_equals_an_uninterrupted_one_bit_for_bit(tmp_path):

@@ -261,9 +261,9 @@ def _load_run(run_dir: Path, base: Path) -> dict:
                            "directory or remove it")
     out = {"runs": row, "run_labels": [{"run_id": run_id, "label": label} for label in dict.fromkeys(labels)]}
     if timing is not None:
-        out["timings"] = {"run_id": run_id, **{k: timing.get(k) for k in (
+        out["timings"] = {"run_id": run_id, "block_seeds": timing.get("block_seeds", 1), **{k: timing.get(k) for k in (
             "ms_per_update", "ms_per_inference_step", "eval_env_steps_per_s", "wall_time_s", "updates_timed",
-            "device")}}
+            "device")}}  # block_seeds: 1 in timing.json written before seed blocks
     frames = {}
     if (run_dir / "evals.parquet").is_file():
         frames["evaluations"] = _read_parquet(run_dir / "evals.parquet", EVAL_COLUMNS)

@@ -115,9 +115,11 @@ CREATE TABLE train_metrics (
 -- timing.json of each run that wrote one.
 CREATE TABLE timings (
     run_id VARCHAR NOT NULL,           -- key
-    ms_per_update DOUBLE,              -- mean over timed updates (evaluation and logging excluded)
-    ms_per_inference_step DOUBLE,      -- batch-1 policy forward, median; NULL unless the run finished
-    eval_env_steps_per_s DOUBLE,
+    ms_per_update DOUBLE,              -- mean over timed updates (evaluation and logging excluded), of the block
+    block_seeds INTEGER,               -- seeds trained together in each timed update (1: a one-seed run)
+    ms_per_inference_step DOUBLE,      -- batch-1 policy forward (for each seed of the block), median; NULL unless
+                                       -- the run finished
+    eval_env_steps_per_s DOUBLE,       -- of the block's evaluation (all its seeds' episodes together)
     wall_time_s DOUBLE,
     updates_timed BIGINT,
     device VARCHAR

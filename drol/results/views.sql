@@ -248,16 +248,17 @@ LEFT JOIN settings sf
 WHERE coalesce(st.shown, false) OR coalesce(sf.shown, false)
 ORDER BY r.label, r.run_id;
 
--- Runtime: medians over runs of the same method, K, device and network/batch shape.
+-- Runtime: medians over runs of the same method, K, device, network/batch shape and seed-block size (a
+-- block's ms_per_update is one update of all its seeds).
 CREATE VIEW runtime AS
-SELECT r.method, r.K, t.device, r.actor_hidden_dims, r.value_hidden_dims, r.batch_size,
+SELECT r.method, r.K, t.device, r.actor_hidden_dims, r.value_hidden_dims, r.batch_size, t.block_seeds,
        median(t.ms_per_update) AS ms_per_update, median(t.ms_per_inference_step) AS ms_per_inference_step,
        median(t.eval_env_steps_per_s) AS eval_env_steps_per_s,
        count(*) AS n_runs, count(DISTINCT r.task) AS n_tasks
 FROM timings t JOIN runs r ON r.run_id = t.run_id
 WHERE t.updates_timed > 0
-GROUP BY r.method, r.K, t.device, r.actor_hidden_dims, r.value_hidden_dims, r.batch_size
-ORDER BY r.method, r.K, t.device, r.batch_size;
+GROUP BY r.method, r.K, t.device, r.actor_hidden_dims, r.value_hidden_dims, r.batch_size, t.block_seeds
+ORDER BY r.method, r.K, t.device, r.batch_size, t.block_seeds;
 
 -- Learning curves: per run, label (NULL for a run no label names) and evaluation step, the mean score.
 CREATE VIEW learning_curves AS

@@ -18,7 +18,8 @@ OTHER_ORD = 10**6  # a method the database's `methods` table lacks: after the re
 
 
 def runtime_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str]:
-    """Timed runs labelled 'runtime' (all timed runs when none is), one setting; and where they came from.
+    """Timed one-seed runs labelled 'runtime' (all timed one-seed runs when none is), one setting; and where
+    they came from. (A seed block's ms per update is one update of all its seeds: not a method's step time.)
 
     One setting (task, device, networks, batch size, training length) is kept, since timings of other tasks,
     networks or devices are not comparable: the one with the largest networks, then the most cases (each
@@ -32,7 +33,7 @@ def runtime_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str]:
                m.colour
         FROM timings t JOIN runs r ON r.run_id = t.run_id
         LEFT JOIN methods m ON m.method = r.method AND m.is_default
-        WHERE t.updates_timed > 0 AND t.ms_per_update IS NOT NULL {where}
+        WHERE t.updates_timed > 0 AND t.ms_per_update IS NOT NULL AND t.block_seeds = 1 {where}
         ORDER BY r.run_id"""
     frame = kit.df(con, base.format(where="AND r.run_id IN (SELECT run_id FROM run_labels WHERE label = ?)"),
                  [RUNTIME])
