@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="task name (see `drol tasks`), e.g. toy-bandit-v0")
     p.add_argument("--seed", type=int, nargs="+", default=None, metavar="N",
                    help="seed(s) (default 0; with --spec, the spec's). Several seeds train together as one block, "
-                        "each exactly as it would alone, in its own run directory")
+                        "each as it would train alone (bit for bit on a CPU), in its own run directory")
     p.add_argument("--label", default=None,
                    help=f"method label whose task hyperparameters to use: {', '.join(labels())} "
                         "(default: the method's first label)")
