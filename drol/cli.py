@@ -339,16 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that talk to worker processes over pipes (evaluation environments): a closed pipe there must be an
+# exception the trainer handles, not a SIGPIPE that kills it.
+WORKER_PIPE_COMMANDS = ("train", "gpu-check")
+
+
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `drol tasks | head` ends quietly
     args = build_parser().parse_args(argv)
     from drol.errors import DataError, NoSpace, RunConflict, RunFileError, UnknownName
 
+    previous_sigpipe = signal.getsignal(signal.SIGPIPE)
+    if args.command not in WORKER_PIPE_COMMANDS:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `drol tasks | head` ends quietly
     try:
         return args.func(args)
     except (UnknownName, DataError, RunConflict, RunFileError, NoSpace, ValueError) as err:
         print(f"drol {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        signal.signal(signal.SIGPIPE, previous_sigpipe)
 
 
 if __name__ == "__main__":

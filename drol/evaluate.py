@@ -182,11 +182,13 @@ class ProcessBatchedEnv:
 
     def close(self) -> None:
         for conn, proc in zip(self.conns, self.procs):
-            try:
-                conn.send(("close", ()))
-            except (BrokenPipeError, OSError):
-                pass
+            if proc.is_alive():  # a worker that reported an error has already ended
+                try:
+                    conn.send(("close", ()))
+                except (BrokenPipeError, OSError):
+                    pass
             proc.join(timeout=10)
+            conn.close()
 
 
 def batched_env(make_one: Callable[[], object], num_envs: int, workers: int | None = None,

@@ -50,3 +50,13 @@ def test_gpu_check_without_a_gpu_is_one_line(capsys, tmp_path):
     assert main(["gpu-check", "--out", str(tmp_path / "r.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "needs a CUDA GPU" in err and not (tmp_path / "r.json").exists()
+
+
+def test_cli_leaves_sigpipe_as_it_found_it(capsys):
+    """`drol tasks | head` ends quietly (SIGPIPE at its default while the command runs), and main() restores
+    the handler, so a later pipe to a dead worker in the same process raises instead of killing it."""
+    import signal
+
+    before = signal.getsignal(signal.SIGPIPE)
+    assert main(["tasks", "--suite", "toy"]) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before
