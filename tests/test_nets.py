@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import manual_mlp, member_params
@@ -31,34 +32,22 @@ def test_gelu_fast_path_equals_tanh_gelu():
     assert (F.gelu(x) - fast).abs().max() > 1e-4
 
 
-def test_critic_ensemble_matches_per_member_computation():
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_critic_ensemble_matches_per_member_computation(seeds):
+    """Each (seed, member) slice is computed from that seed's parameters and inputs alone (seeds x members
+    are one batched matmul: a mixed-up order of the two would show with 2 seeds)."""
     torch.manual_seed(1)
-    critic = Critic(obs_dim=4, action_dim=3, hidden_dims=(16, 16), ensemble=2)
+    critic = Critic(obs_dim=4, action_dim=3, hidden_dims=(16, 16), ensemble=2, seeds=seeds)
     with torch.no_grad():  # non-trivial LayerNorm parameters, so they are exercised
         for p in list(critic.net.ln_scales) + list(critic.net.ln_biases) + list(critic.net.biases):
             p.normal_()
-    obs, act = torch.randn(1, 5, 4), torch.randn(1, 5, 3)
+    obs, act = torch.randn(seeds, 5, 4), torch.randn(seeds, 5, 3)
     q = critic(obs, act)
-    assert q.shape == (1, 2, 5)
-    for m in range(2):
-        expected = manual_mlp(torch.cat([obs[0], act[0]], -1), *member_params(critic.net, m))[:, 0]
-        assert torch.allclose(q[0, m], expected, atol=1e-5)
-
-
-def test_seed_slices_are_independent_networks():
-    """Seed s's slice of a block is computed from seed s's parameters and inputs alone (seeds x members
-    are one batched matmul: a mixed-up order of the two would show here)."""
-    torch.manual_seed(4)
-    critic = Critic(obs_dim=4, action_dim=3, hidden_dims=(16, 16), ensemble=2, seeds=2)
-    with torch.no_grad():
-        for p in list(critic.net.ln_scales) + list(critic.net.ln_biases) + list(critic.net.biases):
-            p.normal_()
-    obs, act = torch.randn(2, 5, 4), torch.randn(2, 5, 3)
-    q = critic(obs, act)
-    assert q.shape == (2, 2, 5)
-    for m in range(2):
-        expected = manual_mlp(torch.cat([obs[1], act[1]], -1), *member_params(critic.net, m, seed=1))[:, 0]
-        assert torch.allclose(q[1, m], expected, atol=1e-5)
+    assert q.shape == (seeds, 2, 5)
+    for s in range(seeds):
+        for m in range(2):
+            expected = manual_mlp(torch.cat([obs[s], act[s]], -1), *member_params(critic.net, m, seed=s))[:, 0]
+            assert torch.allclose(q[s, m], expected, atol=1e-5)
 
 
 def test_detached_params_give_gradient_to_inputs_only():
