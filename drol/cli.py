@@ -82,11 +82,24 @@ def _read_spec(text: str) -> dict:
 
 def _gen_data(args: argparse.Namespace) -> int:
     from drol.data import get_suite
-    from drol.data.generate import dataset_name_for, generate_dataset
+    from drol.data.gen_files import generate_dataset, generate_shard, merge_shards
+    from drol.data.generate import dataset_name_for
 
     data_dir = Path(args.data_dir) if args.data_dir else get_suite("ogbench").default_data_dir()
-    for path in generate_dataset(dataset_name_for(args.target), args.episodes, args.seed, data_dir,
-                                 progress=not args.no_progress):
+    name = dataset_name_for(args.target)
+    if args.shard is not None and args.merge:
+        raise ValueError("--shard and --merge: give one (generate one shard, or merge them all)")
+    if (args.shard is not None or args.merge) and args.shards is None:
+        raise ValueError("--shard/--merge need --shards N (how many shards the dataset is split into)")
+    if args.shard is not None:
+        paths = [generate_shard(name, args.episodes, args.seed, data_dir, args.shard, args.shards,
+                                progress=not args.no_progress)]
+    elif args.merge:
+        paths = merge_shards(name, args.episodes, args.seed, data_dir, args.shards)
+    else:
+        paths = generate_dataset(name, args.episodes, args.seed, data_dir, progress=not args.no_progress,
+                                 shards=args.shards or 1)
+    for path in paths:
         print(path)
     return 0
 
@@ -271,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, required=True, help="training episodes (the -val file gets OGBench's share)")
     p.add_argument("--seed", type=int, default=0, help="generation seed: the same seed writes the same bytes")
     p.add_argument("--data-dir", default=None, help="output directory (default $DROL_DATA_DIR, else ~/.ogbench/data)")
+    p.add_argument("--shards", type=int, default=None,
+                   help="split the episodes into N shards (alone: generate the missing shards, merge, delete them); "
+                        "the merged files equal an unsharded generation byte for byte")
+    p.add_argument("--shard", type=int, default=None,
+                   help="generate only shard K of --shards N (0-based), into DATA_DIR/shards/ (a parallel job)")
+    p.add_argument("--merge", action="store_true",
+                   help="merge the --shards N shards already generated into the dataset's two files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_gen_data)
 

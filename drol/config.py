@@ -15,7 +15,7 @@ import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from drol.data import DataSettings
+from drol.data import SUCCESS_TIMINGS, DataSettings, check_success_timing
 from drol.methods import Method, get_label, get_method
 from drol.ranges import bounded, check_ranges
 from drol.tasks import HPARAMS_SOURCES, UnknownName, get_task
@@ -32,6 +32,9 @@ class TrainConfig:
     checkpoint_interval: int = bounded(50_000, minimum=1)  # updates between checkpoints (also on SIGTERM/SIGINT)
     snapshot_states: int = bounded(4, minimum=1)  # dataset states whose candidate sets are kept at each evaluation
     hparams_source: str = bounded("table3", choices=HPARAMS_SOURCES)  # a task's hyperparameters: Table 3 or script
+    # When an evaluation episode's success is counted: after the step ('post', OGBench 1.1.0 as the paper's
+    # code pins; D4RL and the toy task) or before it ('pre', OGBench >= 1.2's default); see SUCCESS_TIMINGS.
+    success_timing: str = bounded("post", choices=SUCCESS_TIMINGS)
 
     def __post_init__(self):
         check_ranges(self)
@@ -82,6 +85,7 @@ class RunSpec:
             data = _typed(DataSettings, values.get("data") or {}, "data")
             get_label(values["label"], method.name)
             get_task(values["task"])
+            check_success_timing(values["task"], train.success_timing)
             seed = values["seed"]
             if not isinstance(seed, int) or isinstance(seed, bool):
                 raise ValueError(f"run spec: seed must be an integer, got {seed!r}")
@@ -175,6 +179,7 @@ def resolve_run(method_name: str, task_name: str, seed: int, overrides: dict | N
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed {seed!r}: seeds are integers >= 0")
     train = TrainConfig(**{"steps": task.offline_steps, **task.train_defaults, **train_over})
+    check_success_timing(task, train.success_timing)
     agent = _agent_config(method, task, _label_values(method, label, task, train.hparams_source), agent_over)
     return RunSpec(method.name, label, task.name, seed, agent, train, data or DataSettings(),
                    _labels_of(method, task, train.hparams_source, agent, agent_over) + tuple(tags))

@@ -129,7 +129,7 @@ _CHECKPOINT_BYTES: dict[tuple, int] = {}
 def _ogbench_env_dims(stem: str, task_name: str) -> Dims:
     from drol.data.ogbench import make_env
 
-    env = make_env(task_name)
+    env = make_env(task_name, "post")
     try:
         with warnings.catch_warnings():  # manipspace builds its action Box lazily, warning about float64 bounds
             warnings.simplefilter("ignore")

@@ -295,7 +295,8 @@ class Trainer:
         if self.eval_env is None or self.eval_env.num_envs != episodes * len(runs):
             if self.eval_env is not None:
                 self.eval_env.close()
-            self.eval_env = data.make_env(episodes * len(runs))  # built once per block: MuJoCo envs are slow to make
+            # Built once per block: MuJoCo envs are slow to make.
+            self.eval_env = data.make_env(episodes * len(runs), self.specs[0].train.success_timing)
         policy_gens = [torch.Generator(device=self.device).manual_seed(derived_seed(r.spec.seed, 3, step))
                        for r in runs]
         start = time.perf_counter()

@@ -15,15 +15,11 @@ import pytest
 pytest.importorskip("ogbench")
 
 import drol  # noqa: E402
-from drol.data import DataError  # noqa: E402
+from drol.data import DataError, gen_files  # noqa: E402
 from drol.data import generate as gen  # noqa: E402
-from drol.data.generate import (  # noqa: E402
-    REGENERABLE,
-    dataset_name_for,
-    generate_dataset,
-    regenerable,
-    sidecar_path,
-)
+from drol.data.gen_files import generate_dataset, generate_shard, merge_shards  # noqa: E402
+from drol.data.generate import REGENERABLE, dataset_name_for, regenerable  # noqa: E402
+from drol.data.ogbench import sidecar_path  # noqa: E402
 
 # gymnasium warns when OGBench's float64 space bounds are cast to float32 (on first access to a space).
 pytestmark = pytest.mark.filterwarnings("ignore:.*precision lowered by casting:UserWarning")
@@ -229,7 +225,7 @@ def test_unknown_name_raises(name, tmp_path):
 
 
 def test_unwritable_dir_raises_before_generating_and_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(gen, "collect", lambda *a, **k: pytest.fail("generated before checking the directory"))
+    monkeypatch.setattr(gen_files, "collect", lambda *a, **k: pytest.fail("generated before checking the directory"))
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     with pytest.raises(DataError, match="not writable"):
@@ -246,7 +242,7 @@ def test_unwritable_dir_raises_before_generating_and_leaves_nothing(tmp_path, mo
 def test_failed_write_leaves_previous_files_intact(tmp_path, monkeypatch):
     old = generate_dataset("pointmaze-medium-navigate", 1, 0, tmp_path, progress=False, episode_length=20)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real_write = gen.write_npz
+    real_write = gen_files.write_npz
     calls = []
 
     def failing_write(path, arrays):
@@ -256,7 +252,7 @@ def test_failed_write_leaves_previous_files_intact(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         real_write(path, arrays)
 
-    monkeypatch.setattr(gen, "write_npz", failing_write)
+    monkeypatch.setattr(gen_files, "write_npz", failing_write)
     with pytest.raises(DataError, match="No space left"):
         generate_dataset("pointmaze-medium-navigate", 1, 1, tmp_path, progress=False, episode_length=20)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -310,3 +306,29 @@ def test_unhealthy_scene_episodes_are_redrawn(tmp_path, monkeypatch):
     monkeypatch.setattr(gen, "_MAX_REDRAWS", 2)
     with pytest.raises(DataError, match="left the workspace"):
         gen.collect(REGENERABLE["scene-play"], 1, 0, episode_length=20, progress=False)
+
+
+@pytest.mark.parametrize("family,length", [("cube-double-play", 30), ("pointmaze-medium-navigate", 25)])
+def test_shards_merge_to_the_bytes_of_a_whole_generation(family, length, tmp_path):
+    whole = generate_dataset(family, 5, 3, tmp_path / "whole", progress=False, episode_length=length)
+    for shards in (2, 3):
+        out = tmp_path / f"s{shards}"
+        for shard in reversed(range(shards)):  # any order, as parallel jobs finish
+            generate_shard(family, 5, 3, out, shard, shards, progress=False, episode_length=length)
+        merged = merge_shards(family, 5, 3, out, shards, episode_length=length)
+        for a, b in zip(whole[:2], merged[:2]):
+            assert a.read_bytes() == b.read_bytes(), (shards, a.name)
+        assert json.loads(merged[2].read_text())["generated_in_shards"] == shards
+    # All in one call: the missing shards are generated, merged and deleted.
+    once = generate_dataset(family, 5, 3, tmp_path / "once", progress=False, episode_length=length, shards=2)
+    assert once[0].read_bytes() == whole[0].read_bytes() and not (tmp_path / "once" / "shards").exists()
+
+
+def test_merge_names_the_missing_shard_and_its_command(tmp_path):
+    generate_shard("cube-single-play", 4, 0, tmp_path, 0, 2, progress=False, episode_length=20)
+    with pytest.raises(DataError, match=r"shard 1 of 2 .* --shards 2 --shard 1"):
+        merge_shards("cube-single-play", 4, 0, tmp_path, 2, episode_length=20)
+    with pytest.raises(DataError, match="shard must be an integer in"):
+        generate_shard("cube-single-play", 4, 0, tmp_path, 2, 2, progress=False, episode_length=20)
+    with pytest.raises(DataError, match="at most one shard per episode"):
+        generate_shard("cube-single-play", 1, 0, tmp_path, 0, 2, progress=False, episode_length=20)

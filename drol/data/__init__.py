@@ -106,13 +106,28 @@ def validate_transitions(arrays: dict[str, np.ndarray], obs_dim: int, action_dim
             raise DataError(f"{source}: {key} holds {bad} non-finite value(s); regenerate or re-download the file")
 
 
+# When an evaluation episode's success (and OGBench's reward and termination) is computed: on the state
+# after the step ('post': OGBench 1.1.0, which the paper's released code pins) or before it ('pre': OGBench's
+# singletask default since 1.2.0). An episode that first reaches its goal on its last step succeeds under
+# 'post' only.
+SUCCESS_TIMINGS = ("post", "pre")
+
+
+def check_success_timing(task, timing: str) -> None:
+    """ValueError when the task's suite cannot count success at `timing`."""
+    suite = suite_of(task)
+    if timing not in suite.success_timings:
+        raise ValueError(f"success_timing {timing!r}: {_as_task(task).name} ({suite.name}) counts success "
+                         f"{' or '.join(repr(t) for t in suite.success_timings)} only; 'pre' is an OGBench setting")
+
+
 @dataclass
 class TaskData:
     """What training needs from a task: datasets, a batched-env factory, and where the data came from."""
 
     train: Dataset
     val: Dataset | None
-    make_env: Callable[[int], object]  # num_envs -> a batched env (see drol.evaluate)
+    make_env: Callable[[int, str], object]  # (num_envs, success_timing) -> a batched env (see drol.evaluate)
     route: str  # how the data was obtained ("toy", "ogbench", ...)
     scorer: Callable  # (returns, successes) -> per-episode score (see drol.evaluate)
 
@@ -144,6 +159,9 @@ class Suite(ABC):
     scorer_name: str  # how an evaluation episode is scored: "success" or "normalized_return"
     missing_data_fix: str = ""  # how to get this suite's missing files (the workflow's message); "" when none
     config_dir_key: str | None = None  # the workflow config's `data` key naming this suite's directory
+    # When its environments can count an episode's success (SUCCESS_TIMINGS): after the step only, unless
+    # the suite's environments offer both.
+    success_timings: tuple[str, ...] = ("post",)
 
     @abstractmethod
     def load(self, task, device: torch.device | str, settings: DataSettings) -> TaskData:

@@ -448,8 +448,14 @@ def load_d4rl(task, device: torch.device | str = "cpu", route: str = "hdf5",
     info["env"] = "gymnasium-robotics " + str(_version("gymnasium-robotics") or "(not installed)")
     train = Dataset.from_arrays(arrays, device, info)
     return TaskData(train=train, val=None,
-                    make_env=functools.partial(make_d4rl_env, task.name, route=route, minari_env_spec=env_spec),
+                    make_env=functools.partial(_eval_env, make_d4rl_env, task.name, route, env_spec),
                     route=ROUTE_LABELS[route], scorer=normalized_score_fn(task.name))
+
+
+def _eval_env(make_d4rl_env, task_name: str, route: str, env_spec, num_envs: int, success_timing: str):
+    """D4RL's environments count success after the step, the only timing the suite accepts (checked when
+    the run is resolved)."""
+    return make_d4rl_env(task_name, num_envs, route=route, minari_env_spec=env_spec)
 
 
 class D4RLSuite(Suite):

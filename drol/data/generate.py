@@ -16,11 +16,12 @@ procedure of OGBench's data-generation scripts (`data_gen_scripts/generate_manip
   and puzzle, `button_states` (int64). Rewards and masks are not stored: OGBench's loader
   (`ogbench.make_env_and_datasets`) relabels them from qpos/button_states for singletask environments.
 
-Differences from OGBench's scripts (which seed nothing): the environment's reset RNG, its action-space RNG
-and numpy's global RNG (which the oracles, the per-episode stacking probability and the action noise draw
-from) are all derived from `seed`, so the same seed gives byte-identical files; the zip entries carry a
-fixed timestamp. numpy's global RNG state is saved and restored around generation (not thread-safe).
-Byte identity holds for the same versions of ogbench, mujoco, numpy and zlib (recorded in the sidecar).
+Differences from OGBench's scripts (which seed nothing): episode i's environment reset and numpy's global
+RNG (which the oracles, the per-episode stacking probability and the action noise draw from) are seeded
+from (seed, i), so the same seed gives the same episodes, and a dataset generated in shards (any number,
+`drol.data.gen_files`) equals one generated whole. numpy's global RNG state is restored after generation
+(not thread-safe). Byte identity holds for the same versions of ogbench, mujoco, numpy and zlib (recorded
+in the sidecar). Writing the files: `drol.data.gen_files`.
 
 Ant, humanoid and antsoccer datasets were collected with trained expert policies; they can only be
 downloaded from OGBench.
@@ -28,23 +29,17 @@ downloaded from OGBench.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import warnings
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from drol.data import DataError
-from drol.data.ogbench import file_sha256, sidecar_path, split_name  # the one OGBench name parser
+from drol.data.ogbench import split_name  # the one OGBench name parser
 
-# Fixed zip-entry timestamp (the earliest a zip can hold), so that equal arrays give equal bytes.
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Validation episodes per training episode in OGBench's scripts (at least one here).
 VAL_FRACTION = 10
 # A scene episode is redrawn when the cube leaves the visible workspace; give up after this many in a row.
@@ -172,10 +167,9 @@ def spec_for(task_or_family: str, data_dir: Path | None = None) -> GenSpec:
 
 
 @contextmanager
-def _seeded_global_numpy(seed: int) -> Iterator[None]:
-    """Seed numpy's global RNG (OGBench's oracles and maze envs draw from it) and restore it afterwards."""
+def _kept_global_numpy() -> Iterator[None]:
+    """Restore numpy's global RNG after generation (each episode seeds it: OGBench's oracles draw from it)."""
     state = np.random.get_state()
-    np.random.seed(seed)
     try:
         yield
     finally:
@@ -224,7 +218,7 @@ class _Progress:
             self.pending = 0
 
 
-def _manipspace_episodes(spec: GenSpec, env, n_episodes: int, length: int, env_seed: int,
+def _manipspace_episodes(spec: GenSpec, env, indices: range, length: int, seed: int,
                          progress: _Progress) -> list[dict[str, np.ndarray]]:
     from ogbench.manipspace.oracles.plan.button_plan import ButtonPlanOracle
     from ogbench.manipspace.oracles.plan.cube_plan import CubePlanOracle
@@ -244,54 +238,60 @@ def _manipspace_episodes(spec: GenSpec, env, n_episodes: int, length: int, env_s
     action_dim = env.action_space.shape[0]
 
     check_health = spec.env_id.startswith("scene")
-    episodes, buffers, redraws = [], None, 0
-    reset_seed = env_seed
-    while len(episodes) < n_episodes:
-        ob, info = env.reset(seed=reset_seed)
-        reset_seed = None  # seed the env's RNG once; later episodes continue its stream
-        if isinstance(spec.p_stack, tuple):
-            p_stack = np.random.uniform(*spec.p_stack)
-        else:
-            p_stack = spec.p_stack
-        oracle = oracles[info["privileged/target_task"]]
-        oracle.reset(ob, info)
-        done, healthy = False, True
-        while not done:
-            action = np.clip(np.asarray(oracle.select_action(ob, info)), -1, 1)
-            next_ob, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-            if oracle.done:  # the current target is reached: draw the next one
-                target_ob, target_info = unwrapped.set_new_target(p_stack=p_stack)
-                oracle = oracles[target_info["privileged/target_task"]]
-                oracle.reset(target_ob, target_info)
-            if buffers is None:
-                buffers = _Buffers(length, _layout(ob, {"qpos": info["prev_qpos"], "qvel": info["prev_qvel"],
-                                                        "button_states": info.get("prev_button_states")},
-                                                   action_dim, buttons))
-            row = dict(observations=ob, actions=action, terminals=done, qpos=info["prev_qpos"],
-                       qvel=info["prev_qvel"])
-            if buttons:
-                row["button_states"] = info["prev_button_states"]
-            buffers.add(**row)
-            if check_health and healthy:  # on the float64 state, as OGBench does (not the stored float32)
-                healthy = _scene_healthy(info["prev_qpos"][None])
-            ob = next_ob
-            progress.step()
-        episode = buffers.episode()
-        buffers.n = 0
-        if not healthy:
+    episodes, buffers = [], None
+    for index in indices:
+        for attempt in range(_MAX_REDRAWS + 1):
+            ob, info = env.reset(seed=_seed_episode(seed, index, attempt))
+            if isinstance(spec.p_stack, tuple):
+                p_stack = np.random.uniform(*spec.p_stack)
+            else:
+                p_stack = spec.p_stack
+            oracle = oracles[info["privileged/target_task"]]
+            oracle.reset(ob, info)
+            done, healthy = False, True
+            while not done:
+                action = np.clip(np.asarray(oracle.select_action(ob, info)), -1, 1)
+                next_ob, _, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+                if oracle.done:  # the current target is reached: draw the next one
+                    target_ob, target_info = unwrapped.set_new_target(p_stack=p_stack)
+                    oracle = oracles[target_info["privileged/target_task"]]
+                    oracle.reset(target_ob, target_info)
+                if buffers is None:
+                    buffers = _Buffers(length, _layout(ob, {"qpos": info["prev_qpos"], "qvel": info["prev_qvel"],
+                                                            "button_states": info.get("prev_button_states")},
+                                                       action_dim, buttons))
+                row = dict(observations=ob, actions=action, terminals=done, qpos=info["prev_qpos"],
+                           qvel=info["prev_qvel"])
+                if buttons:
+                    row["button_states"] = info["prev_button_states"]
+                buffers.add(**row)
+                if check_health and healthy:  # on the float64 state, as OGBench does (not the stored float32)
+                    healthy = _scene_healthy(info["prev_qpos"][None])
+                ob = next_ob
+                progress.step()
+            episode = buffers.episode()
+            buffers.n = 0
+            if healthy:
+                episodes.append(episode)
+                break
             # As OGBench does: the cube must stay visible (in the workspace or in the drawer); redraw.
-            redraws += 1
-            if redraws > _MAX_REDRAWS:
-                raise DataError(f"{spec.env_id}: {_MAX_REDRAWS} scene episodes in a row left the workspace; "
-                                "use another seed or episode length")
             progress.flush()
             progress.bar.total += len(episode["qpos"])
             progress.bar.refresh()
-            continue
-        redraws = 0
-        episodes.append(episode)
+        else:
+            raise DataError(f"{spec.env_id}: episode {index} left the workspace in {_MAX_REDRAWS + 1} draws in "
+                            "a row; use another seed or episode length")
     return episodes
+
+
+def _seed_episode(seed: int, index: int, attempt: int = 0) -> int:
+    """Seed numpy's global RNG (the oracles, p_stack and action noise draw from it) for one episode, and
+    return the env's reset seed: both from (seed, episode index, draw), so an episode is the same whichever
+    shard generates it."""
+    env_seed, global_seed = (int(s) for s in np.random.SeedSequence((seed, index, attempt)).generate_state(2))
+    np.random.seed(global_seed)
+    return env_seed
 
 
 def _scene_healthy(qpos: np.ndarray) -> bool:
@@ -319,18 +319,17 @@ def _maze_cells(maze_map: np.ndarray) -> tuple[list[tuple[int, int]], list[tuple
     return free, vertices
 
 
-def _pointmaze_episodes(spec: GenSpec, env, n_episodes: int, length: int, env_seed: int,
+def _pointmaze_episodes(spec: GenSpec, env, indices: range, length: int, seed: int,
                         progress: _Progress) -> list[dict[str, np.ndarray]]:
     unwrapped = env.unwrapped
     free, vertices = _maze_cells(unwrapped.maze_map)
     action_dim = env.action_space.shape[0]
     episodes, buffers = [], None
-    reset_seed = env_seed
-    for _ in range(n_episodes):
+    for index in indices:
+        reset_seed = _seed_episode(seed, index)
         start = free[np.random.randint(len(free))]
         goal = vertices[np.random.randint(len(vertices))]
         ob, _ = env.reset(seed=reset_seed, options={"task_info": {"init_ij": start, "goal_ij": goal}})
-        reset_seed = None
         done = False
         while not done:
             # Waypoint oracle: unit direction to the next cell on the BFS path to the goal, plus noise.
@@ -365,139 +364,42 @@ def _make_env(spec: GenSpec, length: int):
     return gymnasium.make(spec.env_id, **kwargs)
 
 
-def collect(spec: GenSpec, episodes: int, seed: int, episode_length: int | None = None,
-            progress: bool = True, desc: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Run the oracle for `episodes` training plus `max(1, episodes // 10)` validation episodes.
+def shard_range(total: int, shard: int, shards: int) -> range:
+    """Shard `shard` of `shards` of `total` items: contiguous, sizes differing by at most one."""
+    return range(total * shard // shards, total * (shard + 1) // shards)
 
-    Returns (train, val) arrays in the released files' layout.
+
+def collect(spec: GenSpec, episodes: int, seed: int, episode_length: int | None = None, progress: bool = True,
+            desc: str | None = None, shard: int = 0, shards: int = 1
+            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Run the oracle for shard `shard` of `shards` of the dataset's `episodes` training and
+    `max(1, episodes // 10)` validation episodes (all of them by default).
+
+    Returns (train, val) arrays in the released files' layout; val is None for a shard without validation
+    episodes. Episode i is seeded from (seed, i) alone, so concatenating the shards in order gives exactly
+    the unsharded arrays.
     """
     from tqdm import tqdm
 
     length = episode_length or spec.episode_length
     n_val = max(1, episodes // VAL_FRACTION)
-    env_seed, global_seed, space_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(3))
+    splits = [shard_range(episodes, shard, shards), range(episodes + shard_range(n_val, shard, shards).start,
+                                                          episodes + shard_range(n_val, shard, shards).stop)]
     run = _manipspace_episodes if spec.kind == "manipspace" else _pointmaze_episodes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gymnasium's env checker on OGBench's float64 observations
         env = _make_env(spec, length)
-        env.action_space.seed(space_seed)
-        bar = tqdm(total=(episodes + n_val) * length, unit="step", unit_scale=True, desc=desc or spec.env_id,
+        env.action_space.seed(seed)  # unused by the oracles; seeded so that nothing is left unseeded
+        bar = tqdm(total=sum(map(len, splits)) * length, unit="step", unit_scale=True, desc=desc or spec.env_id,
                    disable=not progress, mininterval=1.0)
         counter = _Progress(bar)
         try:
-            with _seeded_global_numpy(global_seed):
-                data = run(spec, env, episodes + n_val, length, env_seed, counter)
+            with _kept_global_numpy():
+                data = [run(spec, env, indices, length, seed, counter) for indices in splits]
         finally:
             counter.flush()
             bar.close()
             env.close()
-    keys = data[0].keys()
-    train = {k: np.concatenate([ep[k] for ep in data[:episodes]]) for k in keys}
-    val = {k: np.concatenate([ep[k] for ep in data[episodes:]]) for k in keys}
+    train, val = ({k: np.concatenate([ep[k] for ep in split]) for k in split[0]} if split else None
+                  for split in data)
     return train, val
-
-
-# --------------------------------------------------------------------------------------------------------
-# Writing
-
-
-def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An .npz that np.load reads like np.savez_compressed's, with fixed zip metadata (same arrays, same bytes)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, array in arrays.items():
-            entry = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.create_system = 3  # unix, whatever the platform
-            entry.external_attr = 0o644 << 16
-            with zf.open(entry, "w", force_zip64=True) as f:
-                np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
-
-
-def _versions() -> dict[str, str]:
-    import zlib
-    from importlib.metadata import version
-
-    import mujoco
-
-    import drol
-
-    return {"drol": drol.__version__, "ogbench": version("ogbench"), "mujoco": mujoco.__version__,
-            "gymnasium": version("gymnasium"), "numpy": np.__version__, "zlib": zlib.ZLIB_RUNTIME_VERSION}
-
-
-def _check_writable(data_dir: Path) -> None:
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        probe = data_dir / f".drol-write-test-{os.getpid()}-{secrets.token_hex(4)}"
-        probe.touch(exist_ok=False)
-        probe.unlink()
-    except OSError as err:
-        raise DataError(f"data directory {data_dir} is not writable ({err.strerror or type(err).__name__}); "
-                        "choose another with --data-dir or DROL_DATA_DIR, or fix its permissions") from None
-
-
-def generate_dataset(name: str, episodes: int, seed: int, data_dir: Path, progress: bool = True,
-                     episode_length: int | None = None) -> list[Path]:
-    """Regenerate an OGBench dataset with its scripted oracle and write it to `data_dir`.
-
-    `name` is a task (`cube-single-play-singletask-task1-v0`), a dataset (`cube-single-play-v0`) or a family
-    (`cube-single-play`). Writes `<stem>.npz` (`episodes` training episodes) and `<stem>-val.npz`
-    (`max(1, episodes // 10)` episodes, OGBench's ratio), each with a sidecar `<file>.json` (sha256 of the
-    .npz bytes, generator settings, versions). `episode_length` overrides OGBench's env steps per episode
-    (for short test files). Files appear atomically (temporary file, then rename); nothing is left on
-    error. Returns the paths written: train .npz, val .npz, train .json, val .json.
-    """
-    spec = spec_for(name, data_dir)
-    stem = dataset_name_for(name)
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise DataError(f"{stem}: episodes must be a positive integer, got {episodes!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise DataError(f"{stem}: seed must be a non-negative integer, got {seed!r}")
-    if episode_length is not None and (not isinstance(episode_length, int) or episode_length < 2):
-        raise DataError(f"{stem}: episode_length must be an integer >= 2 (one transition needs two states), "
-                        f"got {episode_length!r}")
-    data_dir = Path(data_dir).expanduser()
-    _check_writable(data_dir)
-
-    length = episode_length or spec.episode_length
-    train, val = collect(spec, episodes, seed, episode_length=length, progress=progress, desc=stem)
-    settings = {**asdict(spec), "family": split_name(name)[0], "released_episodes": spec.episodes,
-                "episodes": episodes, "val_episodes": max(1, episodes // VAL_FRACTION), "seed": seed,
-                "episode_length": length}
-    if isinstance(spec.p_stack, tuple):
-        settings["p_stack"] = list(spec.p_stack)
-    versions = _versions()
-
-    outputs = [(data_dir / f"{stem}.npz", train, "train", episodes),
-               (data_dir / f"{stem}-val.npz", val, "val", settings["val_episodes"])]
-    temps: list[Path] = []
-    moves: list[tuple[Path, Path]] = []
-
-    def temp_for(path: Path) -> Path:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        temps.append(tmp)
-        return tmp
-
-    try:
-        sidecars = []
-        for path, arrays, split, n_episodes in outputs:
-            tmp = temp_for(path)
-            write_npz(tmp, arrays)
-            meta = {"dataset": stem, "split": split, "file": path.name, "sha256": file_sha256(tmp),
-                    "bytes": tmp.stat().st_size, "generator": "drol.data.generate",
-                    "oracle": spec.oracle, "episodes_in_file": n_episodes, "steps": int(len(arrays["terminals"])),
-                    "settings": settings, "versions": versions}
-            side_tmp = temp_for(sidecar_path(path))
-            side_tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-            moves.append((tmp, path))
-            sidecars.append((side_tmp, sidecar_path(path)))
-        # The data files first, then the sidecars that describe them.
-        for tmp, path in moves + sidecars:
-            os.replace(tmp, path)
-    except OSError as err:
-        raise DataError(f"writing {stem} to {data_dir} failed ({err.strerror or type(err).__name__}); "
-                        "check free space and permissions, then run again") from None
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-    return [path for _, path in moves] + [path for _, path in sidecars]

@@ -101,11 +101,17 @@ def _quiet_ogbench():
     return ogbench
 
 
-def make_env(task_name: str):
+def make_env(task_name: str, success_timing: str):
+    """One singletask evaluation env; `success_timing` ('post' or 'pre', drol.data.SUCCESS_TIMINGS) says
+    whether success, reward and termination are computed on the state after the step or before it."""
     ogbench = _quiet_ogbench()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ogbench.make_env_and_datasets(task_name, env_only=True)
+        return ogbench.make_env_and_datasets(task_name, env_only=True, success_timing=success_timing)
+
+
+def _batched_env(task_name: str, num_envs: int, success_timing: str, workers: int | None = None):
+    return batched_env(functools.partial(make_env, task_name, success_timing), num_envs, workers)
 
 
 def missing_message(task_name: str, path: Path) -> str:
@@ -234,7 +240,7 @@ def load_ogbench(task, device: torch.device | str = "cpu", data_dir: Path | None
         validate_transitions(arrays, obs_dim, action_dim, source=str(path))
         datasets.append(Dataset.from_arrays(arrays, device, info))
     return TaskData(train=datasets[0], val=datasets[1],
-                    make_env=functools.partial(batched_env, functools.partial(make_env, task.name)),
+                    make_env=functools.partial(_batched_env, task.name),
                     route="ogbench-regenerated" if info.get("generator") else "ogbench", scorer=success_score)
 
 
@@ -322,6 +328,7 @@ class OGBenchSuite(Suite):
     missing_data_fix = ("Download OGBench datasets with ogbench.download_datasets([...], DIR) and set "
                         "data.ogbench_dir (or DROL_DATA_DIR)")
     config_dir_key = "ogbench_dir"
+    success_timings = ("post", "pre")
 
     def default_data_dir(self) -> Path:
         return default_data_dir()

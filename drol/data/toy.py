@@ -109,7 +109,8 @@ class ToySuite(Suite):
         info = {"generator": "toy", **bandit.describe()}
         return TaskData(train=Dataset.from_arrays(bandit.dataset(TOY_TRAIN_SIZE, seed=0), device, info),
                         val=Dataset.from_arrays(bandit.dataset(TOY_VAL_SIZE, seed=1), device, info),
-                        make_env=lambda n: ToyBanditEnv(bandit, n), route="toy", scorer=self.scorer(task))
+                        make_env=lambda n, success_timing: ToyBanditEnv(bandit, n),  # success after the step
+                        route="toy", scorer=self.scorer(task))
 
     def scorer(self, task):
         from drol.evaluate import success_score

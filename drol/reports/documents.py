@@ -89,7 +89,7 @@ def score_document(table: ScoreTable, label: str | None) -> Document:
             flags = ("†" if o.partial else "") + ("‡" if o.mismatch else "")
             cells.append(Cell(signed(o.delta, 1) + (flags if present(o.delta) else "")))
             n = f"{o.n_seeds}/{o.n_seeds + o.n_unfinished}" if (o.n_unfinished and not family) else str(o.n_seeds)
-            cells.append(Cell(n))
+            cells.append(Cell(n + (f" ({o.n_diverged} div.)" if o.n_diverged else "")))
         ours = [row.ours.get(m) for m in table.methods]
         steps = _joined([steps_text(o.setting.steps) if o and present(o.mean) else MISSING for o in ours])
         routes = _joined([o.setting.data_route or MISSING if o and present(o.mean) else MISSING for o in ours])
@@ -105,7 +105,9 @@ def score_document(table: ScoreTable, label: str | None) -> Document:
         f"The paper's {which}, all 11 methods as printed (mean ± std), beside our runs of "
         f"{listing(list(table.methods))}: for each of these, the paper's number, ours (mean ± std over n seeds of "
         "the final score), "
-        "Δ = ours - paper, and n. Scores x 100 (OGBench: success rate; D4RL: normalised return). – = no number "
+        "Δ = ours - paper, and n (seeds; \"k div.\": k of them diverged and count as 0, as the paper's code, "
+        "which never stops a run, would score them). Scores x 100 (OGBench: success rate; D4RL: normalised "
+        "return). – = no number "
         "(not run, or not in the paper)." + ("" if family else " (*) = the task on which the paper tuned K."),
     ]
     scores = [o for row in table.rows for o in row.ours.values() if present(o.delta)]

@@ -66,6 +66,7 @@ class OurScore:
     delta: float | None = None
     mark: str | None = None
     n_unfinished: int = 0
+    n_diverged: int = 0  # diverged seeds among n_seeds, each counted with score 0 (views.sql)
     tasks: tuple[str, ...] = ()  # Table 1: the tasks the runs cover
     family_tasks: int | None = None  # Table 1: tasks of the family
     partial: bool = False  # Table 1: fewer tasks than the family has; delta against the paper on those tasks

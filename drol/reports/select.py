@@ -2,7 +2,7 @@
 
 The selection rule itself is SQL, defined once in drol/results/views.sql: the view `settings` ranks, for
 each task (and each family) and label, the settings (hparams_source, steps, batch_size, eval_episodes,
-data_route) of its result runs and marks the one shown; `result_runs` leaves the workflow's timing runs
+data_route, success_timing) of its result runs and marks the one shown; `result_runs` leaves the workflow's timing runs
 (label 'runtime') out of every method result; `shown_runs` lists the runs of the settings shown. Tables,
 views and figures all read those, so a table and a figure never disagree on which runs they show. Methods
 (labels, display order, one-step, K, colour, marker, line style) come from the database's `methods` table,
@@ -23,7 +23,7 @@ from drol.reports.fmt import steps_text, text
 from drol.results.db import ResultsError
 from drol.results.query import connect_read_only
 
-SETTING = ("hparams_source", "steps", "batch_size", "eval_episodes", "data_route")
+SETTING = ("hparams_source", "steps", "batch_size", "eval_episodes", "data_route", "success_timing")
 # The rule in words, as the tables' notes and the figures' captions say it (views.sql, view `settings`, has it all).
 RULE_TEXT = {"task": "the one with the most steps, then the most seeds",
              "family": "the one with the most steps, then the most tasks covered, then the most seeds"}
@@ -36,6 +36,7 @@ class Setting:
     batch_size: int | None
     eval_episodes: int | None
     data_route: str | None
+    success_timing: str | None
 
     @classmethod
     def of(cls, rec: Mapping) -> Setting:
@@ -46,8 +47,9 @@ class Setting:
         parts = {"steps": f"{steps_text(self.steps)} steps", "batch_size": f"batch {text(self.batch_size)}",
                  "eval_episodes": f"{text(self.eval_episodes)} evaluation episodes",
                  "hparams_source": f"hparams {text(self.hparams_source)}",
-                 "data_route": f"data route {text(self.data_route)}"}
-        keys = [k for k in ("steps", "batch_size", "eval_episodes", "hparams_source", "data_route")
+                 "data_route": f"data route {text(self.data_route)}",
+                 "success_timing": f"success counted {text(self.success_timing)}-step"}
+        keys = [k for k in ("steps", "batch_size", "eval_episodes", "hparams_source", "data_route", "success_timing")
                 if other is None or getattr(self, k) != getattr(other, k)]
         return ", ".join(parts[k] for k in keys)
 
@@ -104,10 +106,11 @@ def method_labels(con: duckdb.DuckDBPyConnection) -> list[MethodLabel]:
 
 
 def table1_runs(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """The finished runs (with a final score) of the setting shown for each Table 1 family and method label
-    (shown_runs, for_table1): the runs of the statistics (stats.md, profiles.csv) and the profile figure."""
+    """The counted runs (finished with a final score, or diverged: score 0; views.sql) of the setting shown
+    for each Table 1 family and method label (shown_runs, for_table1): the runs of the statistics (stats.md,
+    profiles.csv) and the profile figure."""
     return records(con, f"""
-        SELECT table1_family AS family, label, task, seed, score, {', '.join(SETTING)}
+        SELECT table1_family AS family, label, task, seed, counted_score AS score, {', '.join(SETTING)}
         FROM shown_runs
-        WHERE for_table1 AND status = 'finished' AND score IS NOT NULL AND label IN (SELECT label FROM methods)
+        WHERE for_table1 AND counted AND counted_score IS NOT NULL AND label IN (SELECT label FROM methods)
         ORDER BY family, label, task, seed""")

@@ -82,6 +82,7 @@ def _columns(con) -> tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]:
 def _our_score(chosen: dict, others: list[dict]) -> OurScore:
     return OurScore(mean=chosen["mean"], std=chosen["std"], n_seeds=chosen["n_seeds"] or 0,
                     setting=Setting.of(chosen), n_unfinished=chosen.get("n_unfinished") or 0,
+                    n_diverged=chosen.get("n_diverged") or 0,
                     alternatives=[(Setting.of(o), o["mean"], o["std"], o["n_seeds"] or 0) for o in others])
 
 

@@ -75,6 +75,8 @@ CREATE TABLE runs (
     wall_time_s DOUBLE,                -- from timing.json; NULL while running
     device VARCHAR,
     data_route VARCHAR,                -- how the dataset was obtained: toy, ogbench, hdf5, d4rl, minari, ...
+    success_timing VARCHAR,            -- when evaluation counted success: post (after the step; the paper's) or pre
+    mujoco VARCHAR,                    -- MuJoCo version the run's environments ran on (the paper: 3.x OGBench, 2.x D4RL)
     dataset_fingerprint VARCHAR,
     dataset_size BIGINT,
     obs_dim INTEGER,

@@ -7,13 +7,17 @@
 --     evaluation's episodes (every evaluation stays in `evaluations` for any other rule);
 --   * per task: mean and sample std (stddev_samp; NULL for one seed) over seeds of final scores;
 --   * per family: for each seed the mean over the family's tasks, then mean and sample std over seeds;
---   * only runs with status 'finished' enter the aggregates; diverged, interrupted and running runs are
---     counted in `n_unfinished` (task_scores) and are visible in `runs` / `final_scores`.
+--   * the aggregates count finished AND diverged runs (`result_runs.counted`), as the paper's released code
+--     would: it never stops a run, so a seed that diverges still gets a final score, almost surely 0 (its
+--     policy outputs NaN). A diverged run counts with the score 0 (`counted_score`: success
+--     0 on OGBench and the toy task, a random policy's normalised return on D4RL), whatever it scored before
+--     diverging; `n_diverged` beside every mean says how many seeds that is. Interrupted and running runs
+--     are not averaged: they are counted in `n_unfinished` and visible in `runs` / `final_scores`.
 --
 -- Aggregates never pool runs of different settings: every aggregate view is grouped by
--- (hparams_source, steps, batch_size, eval_episodes, data_route) as well as by task/family and label, so
--- a shortened run or a run on another data route is a separate row, never averaged with the paper-length
--- one. In a database built from one workflow config there is usually one setting per task. Which setting
+-- (hparams_source, steps, batch_size, eval_episodes, data_route, success_timing) as well as by task/family
+-- and label, so a shortened run, a run on another data route or one whose evaluation counted success
+-- before the step ('pre') is a separate row, never averaged with the paper-length one. In a database built from one workflow config there is usually one setting per task. Which setting
 -- a table, a view and a figure show is decided once, by the view `settings` (the selection rule, below);
 -- the workflow's timing runs (label 'runtime') are never method results (`result_runs`).
 
@@ -30,7 +34,7 @@ WITH last AS (
     SELECT run_id, list(label ORDER BY label) AS labels FROM run_labels GROUP BY run_id
 )
 SELECT r.run_id, r.method, r.task, r.suite, r.family, r.seed, r.K, r.hparams_source, r.steps, r.batch_size,
-       r.eval_episodes, r.data_route, r.status, f.final_step, f.final_step = r.steps AS at_configured_end,
+       r.eval_episodes, r.data_route, r.success_timing, r.status, f.final_step, f.final_step = r.steps AS at_configured_end,
        f.score, f.success_rate, f.mean_return, f.n_episodes, labels.labels
 FROM runs r
 JOIN final f ON f.run_id = r.run_id
@@ -41,7 +45,7 @@ ORDER BY r.run_id;
 -- K-sweep. The building block of the aggregates below.
 CREATE VIEW labelled_runs AS
 SELECT rl.label, r.run_id, r.method, r.task, r.suite, r.family, t.paper_family, r.seed, r.K, r.hparams_source,
-       r.steps, r.batch_size, r.eval_episodes, r.data_route, r.dataset_fingerprint, r.status, f.final_step, f.score
+       r.steps, r.batch_size, r.eval_episodes, r.data_route, r.success_timing, r.dataset_fingerprint, r.status, f.final_step, f.score
 FROM runs r
 JOIN run_labels rl ON rl.run_id = r.run_id
 LEFT JOIN final_scores f ON f.run_id = r.run_id
@@ -52,28 +56,32 @@ ORDER BY rl.label, r.run_id;
 -- K-sweep. The workflow's short timing runs (label 'runtime') are never results, whatever method labels
 -- their configuration also gives them: they enter only the `runtime` view and the runtime figure.
 -- table1_family: the family of the paper's Table 1 (tasks.paper_family), our family where the paper has none;
--- setting: the run's setting as one value (a struct of the five setting columns), what the views join on.
+-- setting: the run's setting as one value (a struct of the six setting columns), what the views join on;
+-- counted: the run enters the aggregates (finished or diverged); counted_score: the score it enters with.
 CREATE VIEW result_runs AS
 SELECT l.label, l.run_id, l.method, l.task, l.suite, l.family, l.paper_family,
        coalesce(l.paper_family, l.family) AS table1_family, l.seed, l.K, l.hparams_source, l.steps, l.batch_size,
-       l.eval_episodes, l.data_route, l.dataset_fingerprint, l.status, l.final_step, l.score,
+       l.eval_episodes, l.data_route, l.success_timing, l.dataset_fingerprint, l.status, l.final_step, l.score,
+       l.status IN ('finished', 'diverged') AS counted,
+       CASE l.status WHEN 'finished' THEN l.score WHEN 'diverged' THEN 0.0 END AS counted_score,
        {'hparams_source': l.hparams_source, 'steps': l.steps, 'batch_size': l.batch_size,
-        'eval_episodes': l.eval_episodes, 'data_route': l.data_route} AS setting
+        'eval_episodes': l.eval_episodes, 'data_route': l.data_route, 'success_timing': l.success_timing} AS setting
 FROM labelled_runs l
 WHERE (l.label IN (SELECT label FROM methods) OR l.label = 'K-sweep')
   AND l.run_id NOT IN (SELECT run_id FROM run_labels WHERE label = 'runtime')
 ORDER BY l.label, l.run_id;
 
 -- THE SELECTION RULE: which setting of a label every table, view and figure shows (defined here only).
--- A setting is (hparams_source, steps, batch_size, eval_episodes, data_route); settings are never averaged
+-- A setting is (hparams_source, steps, batch_size, eval_episodes, data_route, success_timing); never averaged
 -- together. For each grain -- 'task' (Table 4, learning curves, the K figures), 'family' (our families:
 -- family_scores) and 'table1_family' (Table 1, the statistics, performance profiles) --, each name (the task
 -- or the family) and label, the settings of its result runs are ranked and the first is shown:
---   1. a setting with finished runs before one whose runs all diverged, were interrupted or still run;
+--   1. a setting with counted (finished or diverged) runs before one whose runs were all interrupted or still run;
 --   2. the most training steps;
---   3. the most tasks covered by finished runs, then the most tasks covered by every seed (families);
---   4. the most seeds with a finished run, then the most finished runs (a K sweep: seeds x K);
---   5. hparams_source 'table3' before 'script', then the most evaluation episodes, then the largest batch;
+--   3. the most tasks covered by counted runs, then the most tasks covered by every seed (families);
+--   4. the most seeds with a counted run, then the most counted runs (a K sweep: seeds x K);
+--   5. success_timing 'post' (the paper's) before 'pre', hparams_source 'table3' before 'script', then the
+--      most evaluation episodes, then the largest batch;
 --   6. data_route, then hparams_source, alphabetically (a deterministic last resort).
 -- One row per (grain, name, label, setting) with its counts; shown = (setting_rank = 1). The tables list the
 -- other settings in their notes.
@@ -85,17 +93,19 @@ WITH grains AS (
 ), per_seed AS (
     SELECT grain, name, label, setting, seed, count(DISTINCT task) AS n_tasks
     FROM grains
-    WHERE status = 'finished'
+    WHERE counted
     GROUP BY grain, name, label, setting, seed
 ), counted AS (
     SELECT g.grain, g.name, g.label, g.setting, any_value(g.hparams_source) AS hparams_source,
            any_value(g.steps) AS steps, any_value(g.batch_size) AS batch_size,
            any_value(g.eval_episodes) AS eval_episodes, any_value(g.data_route) AS data_route,
-           count(DISTINCT g.seed) FILTER (WHERE g.status = 'finished') AS n_seeds,
-           count(*) FILTER (WHERE g.status = 'finished') AS n_runs,
-           count(DISTINCT g.task) FILTER (WHERE g.status = 'finished') AS n_tasks,
+           any_value(g.success_timing) AS success_timing,
+           count(DISTINCT g.seed) FILTER (WHERE g.counted) AS n_seeds,
+           count(*) FILTER (WHERE g.counted) AS n_runs,
+           count(DISTINCT g.task) FILTER (WHERE g.counted) AS n_tasks,
            coalesce(min(p.n_tasks), 0) AS n_tasks_min,
-           count(*) FILTER (WHERE g.status <> 'finished') AS n_unfinished
+           count(*) FILTER (WHERE g.status = 'diverged') AS n_diverged,
+           count(*) FILTER (WHERE NOT g.counted) AS n_unfinished
     FROM grains g
     LEFT JOIN per_seed p
         ON p.grain = g.grain AND p.name = g.name AND p.label = g.label AND p.setting IS NOT DISTINCT FROM g.setting
@@ -105,54 +115,56 @@ WITH grains AS (
     SELECT *, row_number() OVER (
                PARTITION BY grain, name, label
                ORDER BY n_runs > 0 DESC, steps DESC NULLS LAST, n_tasks DESC, n_tasks_min DESC, n_seeds DESC,
-                        n_runs DESC, coalesce(hparams_source = 'table3', false) DESC, eval_episodes DESC NULLS LAST,
+                        n_runs DESC, coalesce(success_timing = 'post', false) DESC, coalesce(hparams_source = 'table3', false) DESC, eval_episodes DESC NULLS LAST,
                         batch_size DESC NULLS LAST, data_route ASC NULLS FIRST, hparams_source ASC NULLS FIRST
            ) AS setting_rank
     FROM counted
 )
-SELECT grain, name, label, hparams_source, steps, batch_size, eval_episodes, data_route, n_seeds, n_runs, n_tasks,
-       n_tasks_min, n_unfinished, setting_rank, setting_rank = 1 AS shown, setting
+SELECT grain, name, label, hparams_source, steps, batch_size, eval_episodes, data_route, success_timing, n_seeds, n_runs, n_tasks,
+       n_tasks_min, n_diverged, n_unfinished, setting_rank, setting_rank = 1 AS shown, setting
 FROM ranked
 ORDER BY grain, name, label, setting_rank;
 
 -- Per task and method label: mean and std over seeds of the final scores, one row per setting; shown: the
 -- setting the selection rule (`settings`) shows for the task; setting_rank: its rank there (1 = shown).
 CREATE VIEW task_scores AS
-SELECT r.task, r.label, r.suite, r.family, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route,
-       avg(r.score) FILTER (WHERE r.status = 'finished') AS mean,
-       stddev_samp(r.score) FILTER (WHERE r.status = 'finished') AS std,
-       count(DISTINCT r.seed) FILTER (WHERE r.status = 'finished') AS n_seeds,
-       list(r.seed ORDER BY r.seed) FILTER (WHERE r.status = 'finished') AS seeds,
-       count(DISTINCT r.dataset_fingerprint) FILTER (WHERE r.status = 'finished') AS n_datasets,
-       count(*) FILTER (WHERE r.status <> 'finished') AS n_unfinished,
+SELECT r.task, r.label, r.suite, r.family, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route, r.success_timing,
+       avg(r.counted_score) FILTER (WHERE r.counted) AS mean,
+       stddev_samp(r.counted_score) FILTER (WHERE r.counted) AS std,
+       count(DISTINCT r.seed) FILTER (WHERE r.counted) AS n_seeds,
+       count(*) FILTER (WHERE r.status = 'diverged') AS n_diverged,
+       list(r.seed ORDER BY r.seed) FILTER (WHERE r.counted) AS seeds,
+       count(DISTINCT r.dataset_fingerprint) FILTER (WHERE r.counted) AS n_datasets,
+       count(*) FILTER (WHERE NOT r.counted) AS n_unfinished,
        any_value(s.setting_rank) AS setting_rank, any_value(s.shown) AS shown
 FROM result_runs r
 JOIN settings s ON s.grain = 'task' AND s.name = r.task AND s.label = r.label AND s.setting IS NOT DISTINCT FROM r.setting
 WHERE r.label IN (SELECT label FROM methods)
-GROUP BY r.task, r.label, r.suite, r.family, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route
-ORDER BY r.task, r.label, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route;
+GROUP BY r.task, r.label, r.suite, r.family, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route, r.success_timing
+ORDER BY r.task, r.label, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route, r.success_timing;
 
 -- Per family (ours, as in `drol tasks`) and label: for each seed the mean over the family's tasks, then mean
 -- and std over seeds. n_tasks_min/max: tasks a seed covers (fewest/most); family_tasks: tasks the family has.
 -- shown: the setting the selection rule shows for the family.
 CREATE VIEW family_scores AS
 WITH per_seed AS (
-    SELECT suite, family, label, setting, seed, avg(score) AS score, count(DISTINCT task) AS n_tasks
+    SELECT suite, family, label, setting, seed, avg(counted_score) AS score, count(DISTINCT task) AS n_tasks,
+           count(*) FILTER (WHERE status = 'diverged') AS n_diverged
     FROM result_runs
-    WHERE status = 'finished' AND label IN (SELECT label FROM methods)
+    WHERE counted AND label IN (SELECT label FROM methods)
     GROUP BY suite, family, label, setting, seed
 ), sizes AS (
     SELECT family, count(*) AS family_tasks FROM tasks GROUP BY family
 )
-SELECT p.suite, p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route,
-       avg(p.score) AS mean, stddev_samp(p.score) AS std, count(*) AS n_seeds,
+SELECT p.suite, p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, s.success_timing,
+       avg(p.score) AS mean, stddev_samp(p.score) AS std, count(*) AS n_seeds, sum(p.n_diverged) AS n_diverged,
        min(p.n_tasks) AS n_tasks_min, max(p.n_tasks) AS n_tasks_max, any_value(z.family_tasks) AS family_tasks,
        any_value(s.setting_rank) AS setting_rank, any_value(s.shown) AS shown
 FROM per_seed p
 JOIN settings s ON s.grain = 'family' AND s.name = p.family AND s.label = p.label AND s.setting IS NOT DISTINCT FROM p.setting
 LEFT JOIN sizes z ON z.family = p.family
-GROUP BY p.suite, p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route
-ORDER BY p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route;
+GROUP BY p.suite, p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, s.success_timing
+ORDER BY p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, s.success_timing;
 
 -- Per family of the paper's Table 1 (tasks.paper_family maps our families onto the paper's:
 -- antmaze-large-navigate -> antmaze-large-singletask, ..., d4rl-antmaze -> antmaze, the four d4rl-adroit-*
@@ -162,9 +174,9 @@ ORDER BY p.family, p.label, s.hparams_source, s.steps, s.batch_size, s.eval_epis
 -- shown: the setting the selection rule shows (Table 1, the statistics, performance profiles).
 CREATE VIEW table1_scores AS
 WITH per_seed AS (
-    SELECT table1_family, label, setting, seed, avg(score) AS score, count(DISTINCT task) AS n_tasks
+    SELECT table1_family, label, setting, seed, avg(counted_score) AS score, count(DISTINCT task) AS n_tasks
     FROM result_runs
-    WHERE status = 'finished'
+    WHERE counted
     GROUP BY table1_family, label, setting, seed
 ), ours AS (
     SELECT table1_family, label, setting, avg(score) AS mean, stddev_samp(score) AS std,
@@ -174,14 +186,14 @@ WITH per_seed AS (
 ), covered AS (
     SELECT table1_family, label, setting, list(DISTINCT task ORDER BY task) AS tasks
     FROM result_runs
-    WHERE status = 'finished'
+    WHERE counted
     GROUP BY table1_family, label, setting
 ), sizes AS (
     SELECT coalesce(paper_family, family) AS table1_family, count(*) AS family_tasks FROM tasks GROUP BY ALL
 )
-SELECT s.name AS family, s.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route,
+SELECT s.name AS family, s.label, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, s.success_timing,
        o.mean, o.std, s.n_seeds, o.n_tasks_min, o.n_tasks_max, coalesce(c.tasks, []) AS tasks, z.family_tasks,
-       s.n_unfinished, s.setting_rank, s.shown
+       s.n_diverged, s.n_unfinished, s.setting_rank, s.shown
 FROM settings s
 LEFT JOIN ours o ON o.table1_family = s.name AND o.label = s.label AND o.setting IS NOT DISTINCT FROM s.setting
 LEFT JOIN covered c ON c.table1_family = s.name AND c.label = s.label AND c.setting IS NOT DISTINCT FROM s.setting
@@ -192,15 +204,16 @@ ORDER BY s.name, s.label, s.setting_rank;
 -- The paper's Table 4 beside ours: every row of paper_scores (all 11 methods; ours NULL where we have no run
 -- of that task and label) plus our rows the paper lacks (the toy task; methods the paper lacks). Ours is the
 -- setting the selection rule shows: one row per task and label (the other settings are in task_scores).
--- delta = ours - paper; n_unfinished: runs of that setting that did not finish (not averaged).
+-- delta = ours - paper; n_diverged: diverged seeds in our mean (counted as 0); n_unfinished: runs of that
+-- setting still running or interrupted (not averaged).
 CREATE VIEW table4 AS
 SELECT coalesce(p.task, o.task) AS task, t.suite, t.family,
        coalesce(p.representative, t.representative) AS representative,
        coalesce(p.label, o.label) AS label,
-       o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route,
+       o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route, o.success_timing,
        o.mean AS ours_mean, o.std AS ours_std, o.n_seeds,
        p.mean AS paper_mean, p.std AS paper_std, p.mark AS paper_mark,
-       o.mean - p.mean AS delta, o.n_unfinished
+       o.mean - p.mean AS delta, o.n_diverged, o.n_unfinished
 FROM paper_scores p
 FULL OUTER JOIN (SELECT * FROM task_scores WHERE shown) o ON o.task = p.task AND o.label = p.label
 LEFT JOIN tasks t ON t.name = coalesce(p.task, o.task)
@@ -213,8 +226,9 @@ ORDER BY coalesce(t.ord, 1000000), coalesce(p.task, o.task), coalesce(p.ord, 100
 -- per family and label). paper_n_tasks: tasks in the paper's family mean.
 CREATE VIEW table1 AS
 SELECT p.suite, coalesce(p.family, o.family) AS family, coalesce(p.label, o.label) AS label,
-       o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route,
-       o.mean AS ours_mean, o.std AS ours_std, o.n_seeds, o.n_tasks_min, o.n_tasks_max, p.n_tasks AS paper_n_tasks,
+       o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route, o.success_timing,
+       o.mean AS ours_mean, o.std AS ours_std, o.n_seeds, o.n_diverged, o.n_tasks_min, o.n_tasks_max,
+       p.n_tasks AS paper_n_tasks,
        p.mean AS paper_mean, p.std AS paper_std, p.mark AS paper_mark,
        o.mean - p.mean AS delta
 FROM paper_family_scores p
@@ -222,17 +236,18 @@ FULL OUTER JOIN (SELECT * FROM table1_scores WHERE shown) o ON o.family = p.fami
 LEFT JOIN methods m ON m.label = o.label
 ORDER BY coalesce(p.ord, 1000000), coalesce(p.family, o.family), m.ord, coalesce(p.label, o.label);
 
--- K sensitivity: final scores of the finished K-sweep runs (a method's sweep label with K varied), per task,
+-- K sensitivity: final scores of the counted (finished or diverged) K-sweep runs (a method's sweep label with K varied), per task,
 -- setting and K; shown: the setting the selection rule shows for the task's sweep (the K figures draw it).
 CREATE VIEW k_sensitivity AS
-SELECT r.task, r.family, r.K, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route,
-       avg(r.score) AS mean, stddev_samp(r.score) AS std, count(DISTINCT r.seed) AS n_seeds,
+SELECT r.task, r.family, r.K, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, s.success_timing,
+       avg(r.counted_score) AS mean, stddev_samp(r.counted_score) AS std, count(DISTINCT r.seed) AS n_seeds,
+       count(*) FILTER (WHERE r.status = 'diverged') AS n_diverged,
        list(r.seed ORDER BY r.seed) AS seeds, any_value(s.setting_rank) AS setting_rank, any_value(s.shown) AS shown
 FROM result_runs r
 JOIN settings s ON s.grain = 'task' AND s.name = r.task AND s.label = r.label AND s.setting IS NOT DISTINCT FROM r.setting
-WHERE r.label = 'K-sweep' AND r.status = 'finished'
-GROUP BY r.task, r.family, r.K, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route
-ORDER BY r.task, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, r.K;
+WHERE r.label = 'K-sweep' AND r.counted
+GROUP BY r.task, r.family, r.K, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, s.success_timing
+ORDER BY r.task, s.hparams_source, s.steps, s.batch_size, s.eval_episodes, s.data_route, s.success_timing, r.K;
 
 -- The result runs of the settings shown, what the figures draw: one row per (run, label) of result_runs whose
 -- setting the selection rule shows for its task (for_task: Table 4, learning curves, the K figures) or for its
@@ -263,11 +278,11 @@ ORDER BY r.method, r.K, t.device, r.batch_size, t.block_seeds;
 -- Learning curves: per run, label (NULL for a run no label names) and evaluation step, the mean score.
 CREATE VIEW learning_curves AS
 SELECT r.run_id, r.task, r.family, r.method, r.K, r.seed, rl.label, r.status, r.hparams_source, r.steps,
-       r.batch_size, r.eval_episodes, r.data_route, e.step,
+       r.batch_size, r.eval_episodes, r.data_route, r.success_timing, e.step,
        avg(e.score) AS score, 100 * avg(CAST(e.success AS DOUBLE)) AS success_rate, count(*) AS n_episodes
 FROM evaluations e
 JOIN runs r ON r.run_id = e.run_id
 LEFT JOIN run_labels rl ON rl.run_id = e.run_id
 GROUP BY r.run_id, r.task, r.family, r.method, r.K, r.seed, rl.label, r.status, r.hparams_source, r.steps,
-         r.batch_size, r.eval_episodes, r.data_route, e.step
+         r.batch_size, r.eval_episodes, r.data_route, r.success_timing, e.step
 ORDER BY r.run_id, rl.label, e.step;

@@ -1,5 +1,5 @@
 # The run list and the lookups every rule uses. The planning itself is drol.workflow (tested with pytest).
-from drol.workflow import dataset_inputs, missing_data_message, plan_jobs, plan_runs, regenerated_dir
+from drol.workflow import dataset_inputs, missing_data_message, plan_jobs, plan_runs, regenerated_dir, shard_files
 
 try:
     RUNS = plan_runs(config)
@@ -30,6 +30,12 @@ def all_job_outputs():
 
 def regen_settings():
     return config["data"]["regenerate"]
+
+
+def merge_args():
+    """`drol gen-data` arguments that merge the dataset's shards (none without shards: one job generates it)."""
+    shards = regen_settings().get("shards", 1)
+    return f"--shards {shards} --merge" if shards > 1 else ""
 
 
 def report_figures():

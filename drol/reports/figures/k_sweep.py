@@ -22,11 +22,12 @@ TRAIN_METRICS = (  # (metric name, axis label, log10 of the per-run value)
 TRAIN_COLOURS = {"pairwise_distance": "#3a3a3a", "centroid_divergence": kit.PALETTE[4], "bc_loss": kit.PALETTE[3]}
 DEFAULT_K = 16
 MAX_METRIC_TASKS = 3
-# The finished K-sweep runs of the setting shown for their task (views.sql: shown_runs, settings).
+# The counted K-sweep runs (finished, or diverged with score 0) of the setting shown for their task (views.sql).
 SWEEP_RUNS = """
-    SELECT run_id, method, task, seed, K, score, hparams_source, steps, batch_size, eval_episodes, data_route
+    SELECT run_id, method, task, seed, K, counted_score AS score, status, hparams_source, steps, batch_size,
+           eval_episodes, data_route, success_timing
     FROM shown_runs
-    WHERE label = ? AND for_task AND status = 'finished' AND K IS NOT NULL"""
+    WHERE label = ? AND for_task AND counted AND K IS NOT NULL"""
 
 
 # Fig. 3 top: training metrics against K
@@ -35,7 +36,8 @@ def train_metrics_data(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     last TAIL_FRACTION of its logged steps (column value), with the run's task, seed and K; tasks with at
     least two values of K."""
     names = [name for name, _, _ in TRAIN_METRICS]
-    runs = kit.df(con, SWEEP_RUNS + " ORDER BY run_id", [K_SWEEP]).drop(columns="score")
+    # Finished runs only: a diverged run's metrics end in NaN.
+    runs = kit.df(con, SWEEP_RUNS + " AND status = 'finished' ORDER BY run_id", [K_SWEEP]).drop(columns="score")
     metrics = kit.df(con, f"""
         SELECT m.run_id, m.name, m.step, m.value FROM train_metrics m
         WHERE m.name IN ({', '.join('?' * len(names))}) AND m.value IS NOT NULL
@@ -109,9 +111,9 @@ def train_metrics_figure(db, out_dir: Path | str, *, label: str | None = None) -
 
 # Fig. 4: K sensitivity
 def k_sensitivity_data(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Final scores of the finished K-sweep runs (one row per run) of the setting shown for their task (the
-    view k_sensitivity's rows with shown), tasks with at least two values of K."""
-    runs = kit.df(con, SWEEP_RUNS + " AND score IS NOT NULL ORDER BY run_id", [K_SWEEP])
+    """Final scores of the counted K-sweep runs (one row per run; a diverged run scores 0) of the setting shown
+    for their task (the view k_sensitivity's rows with shown), tasks with at least two values of K."""
+    runs = kit.df(con, SWEEP_RUNS + " AND counted_score IS NOT NULL ORDER BY run_id", [K_SWEEP])
     return kit.with_k_values(runs, "k_sensitivity")
 
 
