@@ -3,8 +3,9 @@
 From the config's run list (`drol.workflow.plan_runs`, the workflow's own) it counts
 
 - jobs: one training job per block of seeds of one configuration (`seeds_per_job`, drol.workflow.plan_jobs;
-  `--seeds-per-job` overrides the config's), plus one dataset-regeneration job per regenerated dataset
-  when the config's `data.regenerate` is set;
+  `--seeds-per-job` overrides the config's), plus the dataset-regeneration jobs when the config's
+  `data.regenerate` is set: one per regenerated dataset, or its `shards` shard jobs and one merge, and the
+  env steps the oracles take;
 - gradient updates (the sum of every run's `train.steps`) and device-hours = the sum over jobs of steps x
   ms per update of the job's block. The ms come from `--ms-per-update` (one seed's update; a block of S
   seeds costs S x `--per-seed-ratio` x that, the ratio `drol bench` measures as
@@ -245,6 +246,9 @@ def plan(config: dict, ms_per_update: float | None = None, device: str | None = 
     specs = [run.spec for run in runs.values()]
     datasets = sorted({Path(dataset_inputs(run)[0]).name.removesuffix(".npz") for run in runs.values()
                        if run.data.regenerated})
+    regen = config.get("data", {}).get("regenerate") or {}
+    shards = regen.get("shards", 1)
+    dataset_jobs = len(datasets) * (shards + 1 if shards > 1 else 1)
     dims, unknown = task_dims(spec.task for spec in specs)
     pricing = _pricing([(job.runs[0].spec, len(job.runs)) for job in jobs.values()], ms_per_update, per_seed_ratio,
                        device, repeats, warmup)
@@ -253,10 +257,11 @@ def plan(config: dict, ms_per_update: float | None = None, device: str | None = 
                 for label in sorted({lb for r in rows for lb in r["labels"]}, key=label_order)]
     return {
         "config_label": config.get("label", ""),
-        "jobs": {"training": len(jobs), "dataset": len(datasets), "total": len(jobs) + len(datasets),
+        "jobs": {"training": len(jobs), "dataset": dataset_jobs, "total": len(jobs) + dataset_jobs,
                  "runs": len(runs), "seeds_per_job": config.get("seeds_per_job", 1),
                  "largest_block": max(block_size.values(), default=0)},
         "regenerated_datasets": datasets,
+        "generation_env_steps": _generation_steps(datasets, regen),
         "ms_per_update": {k: v for k, v in pricing.items() if k != "ms_of"},
         "by_label": by_label,
         "totals": {**_summary("total (distinct runs)", rows), "checkpoints_kept": len(rows)},
@@ -344,7 +349,8 @@ def format_plan(result: dict, config_path: str) -> str:
              f"jobs: {jobs['total']:,} = {jobs['training']:,} training (blocks of up to {jobs['largest_block']} "
              f"seed(s) of one configuration, seeds_per_job {jobs['seeds_per_job']}; {jobs['runs']:,} runs)"
              f" + {jobs['dataset']:,} dataset regeneration" +
-             (f" ({', '.join(result['regenerated_datasets'])})" if result["regenerated_datasets"] else "") +
+             (f" ({', '.join(result['regenerated_datasets'])}: {result['generation_env_steps']:,} oracle env steps)"
+              if result["regenerated_datasets"] else "") +
              "; the database and report jobs come on top"]
     if pricing["source"] == "given":
         lines.append(f"ms per update: {pricing['value']:g} for one seed (given with --ms-per-update); per-seed "
@@ -365,3 +371,11 @@ def format_plan(result: dict, config_path: str) -> str:
               f"checkpoints kept: {result['totals']['checkpoints_kept']:,} (one per run, overwritten)", ""]
     lines += [f"- {note}" for note in result["notes"]]
     return "\n".join(lines)
+
+
+def _generation_steps(datasets: list[str], regen: dict) -> int:
+    """Env steps the oracles take to regenerate `datasets` (training and -val episodes, OGBench's lengths)."""
+    from drol.data.generate import VAL_FRACTION, spec_for
+
+    episodes = regen.get("episodes", 0)
+    return sum((episodes + max(1, episodes // VAL_FRACTION)) * spec_for(d).episode_length for d in datasets)

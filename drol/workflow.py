@@ -94,18 +94,20 @@ def _data_options(config: dict, task_name: str) -> DataSettings:
 
 
 def shard_files(config: dict, dataset: str) -> list[str]:
-    """The shard files a regenerated dataset (`cube-single-play-v0`) is merged from, as `drol gen-data
-    --shards N --shard K` writes them; none when `data.regenerate.shards` is 1 (one job writes the files)."""
+    """The shard files (and their sidecars) a regenerated dataset (`cube-single-play-v0`) is merged from, as
+    `drol gen-data --shards N --shard K` writes them; none when `data.regenerate.shards` is 1."""
     from drol.data.gen_files import shard_path
     from drol.data.generate import spec_for
+    from drol.data.ogbench import sidecar_path
 
     regen = config["data"]["regenerate"]
     shards = regen.get("shards", 1)
     if shards == 1:
         return []
     length = spec_for(dataset).episode_length
-    return [str(shard_path(Path(regenerated_dir(config)), dataset, regen["episodes"], regen["seed"], length, shard,
-                           shards)) for shard in range(shards)]
+    paths = [shard_path(Path(regenerated_dir(config)), dataset, regen["episodes"], regen["seed"], length, shard, shards)
+             for shard in range(shards)]
+    return [str(p) for path in paths for p in (path, sidecar_path(path))]
 
 
 def regenerate(config: dict, task_name: str) -> bool:

@@ -148,27 +148,28 @@ def test_demo_counts_its_regenerated_dataset(no_data, monkeypatch):
     assert result["jobs"] == {"training": 21, "dataset": 1, "total": 22, "runs": 21, "seeds_per_job": 1,
                               "largest_block": 1}
     assert result["regenerated_datasets"] == ["cube-single-play-v0"]
+    assert result["generation_env_steps"] == 22 * 1001  # the demo's 20 + 2 -val episodes of 1,001 steps
     assert result["totals"]["updates"] == 13_700
 
 
 def test_paper_grid_without_data_fast(no_data, monkeypatch):
-    """The paper grid's jobs and updates (DESIGN section 7: 1,797 jobs, 1.62e9 updates), OGBench dims stubbed."""
+    """The paper grid's jobs and updates (1,877 jobs, 1.66e9 updates), OGBench dims stubbed."""
     stub_ogbench_dims(monkeypatch)
     result = plan(load_config(PAPER_CONFIG), ms_per_update=5)
     assert not no_data.exists() or not any(no_data.rglob("*"))  # no data was there, none was written
     totals = result["totals"]
-    assert result["jobs"] == {"training": 1797, "dataset": 0, "total": 1797, "runs": 1797, "seeds_per_job": 1,
+    assert result["jobs"] == {"training": 1877, "dataset": 0, "total": 1877, "runs": 1877, "seeds_per_job": 1,
                               "largest_block": 1}
-    assert totals["updates"] == 1_620_100_000
-    assert totals["device_hours"] == pytest.approx(1_620_100_000 * 5 / 3.6e6)  # 2,250 GPU-hours at 5 ms
+    assert totals["updates"] == 1_660_100_000
+    assert totals["device_hours"] == pytest.approx(1_660_100_000 * 5 / 3.6e6)  # 2,306 GPU-hours at 5 ms
     assert totals["runs_without_dims"] == 0
     # All seeds of a configuration in one job: 8-seed blocks, except the K sweep's 3 seeds and the 5 one-seed
     # runtime runs; the runs and updates stay, the device-hours follow the per-seed ratio of block updates.
     batched = plan(load_config(PAPER_CONFIG), ms_per_update=5, seeds_per_job="all", per_seed_ratio=0.25)
-    assert batched["jobs"]["training"] == 229 and batched["jobs"]["runs"] == 1797
+    assert batched["jobs"]["training"] == 239 and batched["jobs"]["runs"] == 1877
     assert batched["jobs"]["largest_block"] == 8
     runtime_hours = 100_000 * 5 / 3.6e6  # one-seed jobs: the ratio does not apply
-    assert batched["totals"]["device_hours"] == pytest.approx((1_620_100_000 - 100_000) * 5 * 0.25 / 3.6e6
+    assert batched["totals"]["device_hours"] == pytest.approx((1_660_100_000 - 100_000) * 5 * 0.25 / 3.6e6
                                                               + runtime_hours)
 
 
@@ -182,14 +183,14 @@ def test_paper_grid_json_without_data_builds_ogbench_envs(tmp_path):
                          cwd=tmp_path)
     result = json.loads(out.stdout)
     totals = result["totals"]
-    assert result["jobs"]["training"] == 1797 and totals["updates"] == 1_620_100_000
+    assert result["jobs"]["training"] == 1877 and totals["updates"] == 1_660_100_000
     assert result["dims_unknown"] == {}
     assert result["dims"]["cube-single-play-singletask-task1-v0"]["obs_dim"] == 28
     assert result["dims"]["antmaze-large-navigate-singletask-task1-v0"]["action_dim"] == 8
     assert result["dims"]["pen-human-v1"]["obs_dim"] == 45
-    assert totals["checkpoints_kept"] == 1797 and totals["runs_without_dims"] == 0
+    assert totals["checkpoints_kept"] == 1877 and totals["runs_without_dims"] == 0
     assert 60e9 < totals["checkpoint_bytes"] < 80e9  # ~36 MB (DROL) to ~46 MB (FQL) per 4 x 512 run
-    assert totals["eval_env_steps_at_most"] == pytest.approx(7.8e8, rel=0.01)
+    assert totals["eval_env_steps_at_most"] == pytest.approx(7.94e8, rel=0.01)
 
 
 def test_missing_package_is_named_and_its_disk_skipped(no_data, monkeypatch):
@@ -228,3 +229,11 @@ def test_config_failing_the_schema_or_yaml_exits_2(tmp_path, capsys):
     assert main(["plan", "--configfile", str(bad), "--ms-per-update", "5"]) == 2
     err = capsys.readouterr().err
     assert "cannot read it as YAML" in err and len(err.strip().splitlines()) == 1
+
+
+def test_regenerated_paper_grid_counts_shard_jobs_and_oracle_steps(no_data, monkeypatch):
+    stub_ogbench_dims(monkeypatch)
+    result = plan(load_config(REPO / "workflow/config/paper-regen.yaml"), ms_per_update=5)
+    assert len(result["regenerated_datasets"]) == 5
+    assert result["jobs"]["dataset"] == 5 * (10 + 1)  # 10 shards and a merge per dataset
+    assert result["generation_env_steps"] == 5 * 1100 * 1001

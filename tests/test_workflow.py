@@ -175,6 +175,20 @@ def test_incremental_rebuilds(workdir):
     assert len(new_dirs) == 3 and not new_dirs & before
 
 
+def test_paper_regen_config_plans_sharded_generation_and_training_with_no_data(workdir):
+    """workflow/config/paper-regen.yaml: 5 datasets x 10 shard jobs, 5 merges, and every training job."""
+    from drol.workflow import plan_jobs
+
+    config = yaml.safe_load((REPO / "workflow/config/paper-regen.yaml").read_text())
+    jobs = planned_jobs(workdir, config)
+    stems = ["cube-double-play-v0", "cube-single-play-v0", "puzzle-3x3-play-v0", "puzzle-4x4-play-v0", "scene-play-v0"]
+    assert jobs["regenerate_dataset"] == [f"data/ogbench-regen-e1000-s0/{s}.npz" for s in stems]
+    assert jobs["regenerate_shard"] == sorted(f"data/ogbench-regen-e1000-s0/shards/{s}-e1000-s0-l1001/{k}-of-10.npz"
+                                              for s in stems for k in range(10))
+    assert jobs["train"] == sorted(plan_jobs(copy.deepcopy(config)))
+    assert len({Path(j).parts[3] for j in jobs["train"]}) == 25  # every manipulation task
+
+
 def test_seed_blocks_plan_one_job_per_block(workdir):
     config = {**copy.deepcopy(TOY), "seeds": [0, 1, 2], "methods": ["FQL"], "seeds_per_job": 2}
     config.pop("k_sweep")
