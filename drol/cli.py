@@ -104,6 +104,15 @@ def _gen_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_stats(args: argparse.Namespace) -> int:
+    from drol.data import get_suite
+    from drol.data.stats import stats_table
+
+    data_dir = Path(args.data_dir) if args.data_dir else get_suite("ogbench").default_data_dir()
+    print(stats_table(args.target, data_dir))
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     import logging
 
@@ -293,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="merge the --shards N shards already generated into the dataset's two files")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_gen_data)
+
+    p = sub.add_parser("data-stats", help="an OGBench dataset's episodes, rows, dims and ranges beside what OGBench "
+                                          "documents for its released file (Markdown table)")
+    p.add_argument("target", help="a task, dataset or family whose files are in --data-dir (e.g. cube-single-play)")
+    p.add_argument("--data-dir", default=None, help="directory of the files (default $DROL_DATA_DIR, else "
+                                                    "~/.ogbench/data)")
+    p.set_defaults(func=_data_stats)
 
     p = sub.add_parser("tasks", help="list the registered tasks and their hyperparameters")
     p.add_argument("--suite", default=None, help="ogbench, d4rl or toy")

@@ -332,3 +332,21 @@ def test_merge_names_the_missing_shard_and_its_command(tmp_path):
         generate_shard("cube-single-play", 4, 0, tmp_path, 2, 2, progress=False, episode_length=20)
     with pytest.raises(DataError, match="at most one shard per episode"):
         generate_shard("cube-single-play", 1, 0, tmp_path, 0, 2, progress=False, episode_length=20)
+
+
+def test_data_stats_compare_a_file_with_the_released_dataset(tmp_path, capsys):
+    from drol.cli import main
+    from drol.data.stats import compare_with_released
+
+    generate_dataset("cube-single-play", 3, 0, tmp_path, progress=False, episode_length=30)
+    rows = {r.quantity: r for r in compare_with_released("cube-single-play-singletask-task1-v0", tmp_path)}
+    assert (rows["training episodes"].ours, rows["training episodes"].released) == ("3", "1,000")
+    assert rows["training episodes"].verdict == "differs"
+    assert (rows["steps per episode"].ours, rows["steps per episode"].released) == ("30", "1,001")
+    assert rows["training rows (transitions + one last state per episode)"].ours == "90"
+    assert (rows["validation episodes"].ours, rows["validation rows"].ours) == ("1", "30")
+    for same in ("observation dim", "action dim", "action range"):
+        assert rows[same].verdict == "same", rows[same]
+    assert main(["data-stats", "cube-single-play", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| observation dim | 28 | 28 | same |" in out and out.count("\n") == 13
