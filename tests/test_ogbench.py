@@ -186,7 +186,7 @@ def test_numeric_dtypes_of_ogbench_files_load(data_dir):
 @pytest.fixture
 def regen_dir(tmp_path):
     """`drol gen-data` files with short episodes (the same writer and sidecars as full ones)."""
-    from drol.data.generate import generate_dataset
+    from drol.data.gen_files import generate_dataset
 
     data_dir = tmp_path / "data"
     generate_dataset(TASK, episodes=2, seed=0, data_dir=data_dir, progress=False, episode_length=11)

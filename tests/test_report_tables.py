@@ -46,9 +46,11 @@ FINAL = {
     (T2, "DROL(16)"): [10.0, 20.0, 15.0],
     (T2, "DROL"): [35.0, 20.0, 50.0],
     (T1, "FQL"): [40.0, 42.0],
-    (T2, "FQL"): [7.5],  # + seed 1 diverged
+    (T2, "FQL"): [7.5, 0.0],  # seed 1 diverged: it counts with score 0 (whatever it scored before)
     (D4, "DROL(16)"): [60.0, 70.0],
+    (D4, "FQL"): [55.0],  # one seed
 }
+DIVERGED = {(T2, "FQL", 1)}
 SHORT = [99.0, 98.0, 97.0, 96.0]  # T1 DROL(16) at 50 steps, 4 seeds: more seeds, fewer steps -> not shown
 TOY = [12.0, 14.0]
 
@@ -79,8 +81,9 @@ def db(tmp_path_factory):
         method = "fql" if label == "FQL" else "drol"
         route = "d4rl-hdf5" if task == D4 else "ogbench"
         for seed, score in enumerate(scores):
-            write_run(root, method, task, seed, label, score, route=route)
-    write_run(root, "fql", T2, 1, "FQL", 99.0, status="diverged")
+            diverged = (task, label, seed) in DIVERGED
+            write_run(root, method, task, seed, label, 99.0 if diverged else score, route=route,
+                      status="diverged" if diverged else "finished")
     for seed, score in enumerate(SHORT):
         write_run(root, "drol", T1, seed, "DROL(16)", score, steps=50)
     for seed, score in enumerate(TOY):
@@ -119,7 +122,7 @@ def test_our_numbers_are_marked_against_the_paper_baselines():
     paper = {m: PaperScore(50.0, 1.0, None, None) for m in PAPER_METHODS}
     paper["DeFlow"] = PaperScore(80.0, 1.0, "b", "b")
     paper["FQL"] = PaperScore(99.0, 1.0, "u", "u")  # the paper's own one-step numbers are not in our row
-    setting = Setting("table3", 100, 256, 2, "ogbench")
+    setting = Setting("table3", 100, 256, 2, "ogbench", "post")
     ours = {"FQL": OurScore(76.04, 1.0, 3, setting), "DROL(16)": OurScore(75.94, 1.0, 3, setting),
             "DROL": OurScore(90.0, None, 1, setting)}
     tables._mark_ours(paper, ours)
@@ -192,9 +195,9 @@ def test_table4_numbers_equal_hand_computation(db):
     shown = rows[T1].ours["DROL(16)"]
     assert shown.setting.steps == STEPS and len(shown.alternatives) == 1
     assert shown.alternatives[0][0].steps == 50 and shown.alternatives[0][1] == pytest.approx(np.mean(SHORT))
-    assert rows[T2].ours["FQL"].n_unfinished == 1
+    assert rows[T2].ours["FQL"].n_diverged == 1 and rows[T2].ours["FQL"].n_unfinished == 0
     # Rows we did not run: no "ours" entry at all (rendered as missing, never zero).
-    assert rows[T3].ours == {} and "FQL" not in rows[D4].ours
+    assert rows[T3].ours == {}
     assert [r.key for r in t.rows][-1] == TOY_TASK and rows[TOY_TASK].group == tables.NOT_IN_PAPER
     assert len([r for r in t.rows if r.group != tables.NOT_IN_PAPER]) == 68
     # The paper's columns keep the paper's marks.
@@ -216,7 +219,7 @@ def test_table1_numbers_equal_hand_computation(db):
         # Partial coverage: delta against the paper's Table 4 mean over the same two tasks, and no mark.
         same = statistics.mean([paper4.loc[(T1, label), "mean"], paper4.loc[(T2, label), "mean"]])
         assert o.delta == pytest.approx(statistics.mean(per_seed) - same) and o.mark is None
-    assert "FQL" in fam.ours and fam.ours["FQL"].n_seeds == 2  # seed 0 covers T1 and T2, seed 1 only T1
+    assert "FQL" in fam.ours and fam.ours["FQL"].n_seeds == 2  # seed 1's T2 run diverged: it counts, as 0
     assert rows["adroit"].ours == {}
     assert rows["antmaze"].ours["DROL(16)"].tasks == (D4,)
     assert rows["toy"].group == tables.NOT_IN_PAPER and rows["toy"].ours["DROL(16)"].mean == pytest.approx(13.0)
@@ -252,7 +255,8 @@ def test_written_tables_show_numbers_missing_rows_and_the_demo_label(db, tmp_pat
     paper = registry_csv("paper_table4.csv").set_index(["task", "method"])
     delta = statistics.mean(FINAL[T1, "DROL"]) - paper.loc[(T1, "DROL"), "mean"]
     assert t1["DROL Δ"] == f"{delta:+.1f}"
-    assert dict(zip(header, md_rows(md, T2)))["FQL n"] == "1/2"  # 1 finished of 2 (1 diverged)
+    assert dict(zip(header, md_rows(md, T2)))["FQL n"] == "2 (1 div.)"  # 2 seeds, 1 of them diverged (as 0)
+    assert dict(zip(header, md_rows(md, T2)))["FQL ours"] == "3.8 ± 5.3"
     t3 = dict(zip(header, md_rows(md, T3)))
     assert all(t3[f"{m} {c}"] == MISSING for m in OURS for c in ("ours", "Δ", "n"))
     assert t3["FQL paper"] != MISSING and "0.0" not in [t3[f"{m} ours"] for m in OURS]
@@ -327,7 +331,9 @@ def test_performance_profile_and_family_statistics(db):
     assert s.profile[0] == pytest.approx(np.mean(np.array(runs) > 0))
     low, high = s.profile_ci
     assert np.all(low <= s.profile + 1e-12) and np.all(s.profile <= high + 1e-12)
+    # A diverged seed is in its stratum with score 0.
+    assert stats["cube-double-singletask", "FQL"].strata[T2] == [7.5, 0.0]
     # One seed on a task: no interval, said so.
-    fql = stats["cube-double-singletask", "FQL"]
+    fql = stats["antmaze", "FQL"]
     assert fql.ci is None and "1 seed" in fql.ci_note
     assert stats["toy", "DROL(16)"].iqm == pytest.approx(13.0)
