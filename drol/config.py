@@ -26,7 +26,10 @@ class TrainConfig:
     steps: int = bounded(1_000_000, minimum=1)  # gradient updates; the task's paper length unless set
     batch_size: int = bounded(256, minimum=1)  # transitions per update (paper Table 2)
     eval_interval: int = bounded(100_000, minimum=1)  # updates between evaluations; also at step 1 and the end
-    eval_episodes: int = bounded(50, minimum=1)  # episodes per evaluation, stepped together
+    eval_episodes: int = bounded(50, minimum=1)  # episodes per seed per evaluation
+    # Episodes of a seed stepped together, one environment each; the others follow in waves. Bounds memory: an
+    # OGBench manipulation environment holds 150-200 MB, and a block holds seeds x this many.
+    eval_envs_per_seed: int = bounded(10, minimum=1)
     log_interval: int = bounded(5000, minimum=1)  # updates between training-metric records (and divergence checks)
     val_interval: int = bounded(5000, minimum=1)  # updates between validation-loss records, where a -val set exists
     checkpoint_interval: int = bounded(50_000, minimum=1)  # updates between checkpoints (also on SIGTERM/SIGINT)

@@ -1,9 +1,11 @@
-"""Batched evaluation: the N episodes of every seed of a block together, one policy forward per env step.
+"""Batched evaluation: the episodes of every seed of a block in waves, one policy forward per env step.
 
-An environment here is a batched env of `num_envs` = G groups x N episodes: `reset(seeds)` (G seeds) resets
-group g from seeds[g] exactly as an N-episode env reset from that seed alone would be, and returns obs
-(num_envs, obs_dim); `step(actions, idx) -> (obs, reward, done, success)` steps the live episodes `idx`
-only. Group g is seed g of the block, so a seed's episodes do not depend on the block it is in.
+An environment here is a batched env of `num_envs` = G groups x W environments: `reset(seeds, first)` (G
+seeds) resets environment j of group g to episode `first + j` of seed seeds[g] (the same whatever W and
+the block are) and returns obs (num_envs, obs_dim); `step(actions, idx) -> (obs, reward, done, success)`
+steps the live environments `idx` only. Group g is seed g of the block. A seed's N episodes run in waves of
+W (`eval_envs_per_seed`): an OGBench manipulation environment holds 150-200 MB, so a block's memory is
+bounded by G x W environments, not G x N.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 class BatchedEnv(Protocol):
     num_envs: int
 
-    def reset(self, seeds: list[int]) -> np.ndarray: ...
+    def reset(self, seeds: list[int], first: int = 0) -> np.ndarray: ...
 
     def step(self, actions: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
@@ -38,38 +40,52 @@ def success_score(returns: np.ndarray, successes: np.ndarray) -> np.ndarray:
     return successes.astype(np.float64) * 100.0
 
 
-def evaluate(policy: Callable[[torch.Tensor], torch.Tensor], env: BatchedEnv, seeds: list[int], scorer: Scorer,
-             device: torch.device | str = "cpu") -> list[pd.DataFrame]:
-    """Run every episode of `env` (len(seeds) groups); per group, one row per episode: episode, success,
-    return, score, length.
+def evaluate(policy_for_wave: Callable[[int], Callable[[torch.Tensor], torch.Tensor]], env: BatchedEnv,
+             seeds: list[int], scorer: Scorer, device: torch.device | str = "cpu",
+             episodes: int | None = None) -> list[pd.DataFrame]:
+    """Run `episodes` episodes per group (default: one wave, env.num_envs // len(seeds)); per group, one row
+    per episode: episode, success, return, score, length.
 
-    `policy` maps (groups, N, obs_dim) observations to (groups, N, action_dim) actions; it holds its own
-    RNGs, so evaluation never touches the training RNG. Every step it sees every episode (finished ones
-    keep their last observation), so the random draws a group's policy makes do not depend on how long
-    other episodes run; only the live episodes are stepped.
+    The episodes run in waves of the env's environments per group. `policy_for_wave(w)` gives wave w's
+    policy, which maps (groups, W, obs_dim) observations to (groups, W, action_dim) actions and holds its own
+    RNGs (a fresh stream per wave, so a wave's draws do not depend on how long the previous wave ran).
+    Every step it sees every environment (finished and unused ones keep their last observation), so the
+    draws a group's policy makes do not depend on how long other episodes run; only live episodes step.
     """
     import torch
 
     groups = len(seeds)
-    n = env.num_envs // groups
-    obs = env.reset(seeds)
-    alive = np.arange(env.num_envs)
-    returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
-    success = np.zeros(env.num_envs, bool)
-    while alive.size:
-        with torch.no_grad():
-            batch = torch.as_tensor(obs, device=device).reshape(groups, n, -1)
-            actions = policy(batch).reshape(env.num_envs, -1).cpu().numpy()
-        next_obs, reward, done, succ = env.step(actions[alive], alive)
-        returns[alive] += reward
-        lengths[alive] += 1
-        success[alive] = succ
-        obs[alive] = next_obs
-        alive = alive[~done]
-    return [pd.DataFrame({"episode": np.arange(n), "success": success[g * n:(g + 1) * n],
-                          "return": returns[g * n:(g + 1) * n],
-                          "score": scorer(returns[g * n:(g + 1) * n], success[g * n:(g + 1) * n]),
-                          "length": lengths[g * n:(g + 1) * n]}) for g in range(groups)]
+    width = env.num_envs // groups
+    episodes = width if episodes is None else episodes
+    columns = {k: [[] for _ in range(groups)] for k in ("success", "return", "length")}
+    for wave, first in enumerate(range(0, episodes, width)):
+        size = min(width, episodes - first)
+        policy = policy_for_wave(wave)
+        obs = env.reset(seeds, first)
+        alive = np.flatnonzero(np.arange(env.num_envs) % width < size)
+        returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
+        success = np.zeros(env.num_envs, bool)
+        while alive.size:
+            with torch.no_grad():
+                batch = torch.as_tensor(obs, device=device).reshape(groups, width, -1)
+                actions = policy(batch).reshape(env.num_envs, -1).cpu().numpy()
+            next_obs, reward, done, succ = env.step(actions[alive], alive)
+            returns[alive] += reward
+            lengths[alive] += 1
+            success[alive] = succ
+            obs[alive] = next_obs
+            alive = alive[~done]
+        for g in range(groups):
+            used = slice(g * width, g * width + size)
+            for key, values in (("success", success), ("return", returns), ("length", lengths)):
+                columns[key][g].append(values[used])
+    frames = []
+    for g in range(groups):
+        success, returns = np.concatenate(columns["success"][g]), np.concatenate(columns["return"][g])
+        frames.append(pd.DataFrame({"episode": np.arange(episodes), "success": success, "return": returns,
+                                    "score": scorer(returns, success),
+                                    "length": np.concatenate(columns["length"][g])}))
+    return frames
 
 
 class GymBatchedEnv:
@@ -84,11 +100,11 @@ class GymBatchedEnv:
         self.success_key, self.max_episode_steps = success_key, max_episode_steps
         self.steps = np.zeros(self.num_envs, np.int64)
 
-    def reset(self, seeds: list[int]) -> np.ndarray:
-        """Episode i of group g from seed seeds[g] + i."""
+    def reset(self, seeds: list[int], first: int = 0) -> np.ndarray:
+        """Environment j of group g to episode first + j of seed seeds[g]: reset from seeds[g] + first + j."""
         self.steps[:] = 0
         n = self.num_envs // len(seeds)
-        return np.stack([env.reset(seed=seeds[i // n] + i % n)[0] for i, env in enumerate(self.envs)]
+        return np.stack([env.reset(seed=seeds[i // n] + first + i % n)[0] for i, env in enumerate(self.envs)]
                         ).astype(np.float32)
 
     def step(self, actions: np.ndarray, idx: np.ndarray):
@@ -163,11 +179,11 @@ class ProcessBatchedEnv:
         for conn in self.conns:
             _receive(conn)  # built
 
-    def reset(self, seeds: list[int]) -> np.ndarray:
+    def reset(self, seeds: list[int], first: int = 0) -> np.ndarray:
         n = self.num_envs // len(seeds)
-        for conn, (first, end) in zip(self.conns, self.shares):
-            # Episode i of the block is episode i % n of group i // n: give each worker its episodes' seeds.
-            conn.send(("reset", ([seeds[i // n] + i % n for i in range(first, end)],)))
+        for conn, (start, end) in zip(self.conns, self.shares):
+            # Environment i of the block runs episode first + i % n of group i // n: give each worker its seeds.
+            conn.send(("reset", ([seeds[i // n] + first + i % n for i in range(start, end)],)))
         return np.concatenate([_receive(conn) for conn in self.conns])
 
     def step(self, actions: np.ndarray, idx: np.ndarray):

@@ -291,18 +291,23 @@ class Trainer:
 
     def _evaluate(self, runs: list[SeedRun], agent: OneStepAgent, data: TaskData, step: int,
                   states: torch.Tensor, latents: dict[int, torch.Tensor]) -> float:
-        episodes = self.specs[0].train.eval_episodes
-        if self.eval_env is None or self.eval_env.num_envs != episodes * len(runs):
+        cfg = self.specs[0].train
+        width = min(cfg.eval_episodes, cfg.eval_envs_per_seed)
+        if self.eval_env is None or self.eval_env.num_envs != width * len(runs):
             if self.eval_env is not None:
                 self.eval_env.close()
             # Built once per block: MuJoCo envs are slow to make.
-            self.eval_env = data.make_env(episodes * len(runs), self.specs[0].train.success_timing)
-        policy_gens = [torch.Generator(device=self.device).manual_seed(derived_seed(r.spec.seed, 3, step))
-                       for r in runs]
+            self.eval_env = data.make_env(width * len(runs), cfg.success_timing)
+
+        def policy_for_wave(wave: int):
+            gens = [torch.Generator(device=self.device).manual_seed(derived_seed(r.spec.seed, 3, step, wave))
+                    for r in runs]
+            return lambda obs: agent.sample_actions(obs, gens)
+
         start = time.perf_counter()
-        frames = evaluate(lambda obs: agent.sample_actions(obs, policy_gens), self.eval_env,
-                          seeds=[derived_seed(r.spec.seed, 4, step) % 2**31 for r in runs], scorer=data.scorer,
-                          device=self.device)
+        env_seeds = [derived_seed(r.spec.seed, 4, step) % 2**31 for r in runs]
+        frames = evaluate(policy_for_wave, self.eval_env, seeds=env_seeds, scorer=data.scorer, device=self.device,
+                          episodes=cfg.eval_episodes)
         seconds = time.perf_counter() - start
         env_steps = int(sum(frame["length"].sum() for frame in frames))
         with torch.no_grad():

@@ -380,7 +380,7 @@ def test_evaluate_scores_a_pen_policy_with_d4rl_limits():
 
     env = d4rl_envs.make_d4rl_env(PEN, 2, workers=2)  # one environment in each of two worker processes
     try:
-        [frame] = evaluate(lambda obs: torch.zeros(*obs.shape[:2], 24), env, seeds=[0],
+        [frame] = evaluate(lambda wave: lambda obs: torch.zeros(*obs.shape[:2], 24), env, seeds=[0],
                            scorer=d4rl.normalized_score_fn(PEN))
     finally:
         env.close()

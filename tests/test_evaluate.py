@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -21,7 +22,8 @@ def toy_policy(bandit, choose):
 ])
 def test_scripted_toy_policy_scores_its_known_success_rate(choose, success, reward):
     bandit = ToyBandit()
-    [frame] = evaluate(toy_policy(bandit, choose), ToyBanditEnv(bandit, 200), seeds=[0], scorer=success_score)
+    [frame] = evaluate(lambda wave: toy_policy(bandit, choose), ToyBanditEnv(bandit, 200), seeds=[0],
+                       scorer=success_score)
     assert len(frame) == 200 and frame.score.mean() == success and np.allclose(frame["return"], reward)
     assert (frame.length == 1).all()
 
@@ -56,7 +58,7 @@ def ones_policy(calls=None):
 def test_batched_evaluation_steps_live_episodes_only_with_one_forward_each():
     env = GymBatchedEnv([CountdownEnv(i) for i in range(4)])
     calls = []
-    [frame] = evaluate(ones_policy(calls), env, seeds=[0], scorer=success_score)
+    [frame] = evaluate(lambda wave: ones_policy(calls), env, seeds=[0], scorer=success_score)
     assert frame.length.tolist() == [3, 4, 5, 6] and frame["return"].tolist() == [3.0, 4.0, 5.0, 6.0]
     assert frame.success.all()
     # One forward per environment step over every episode (so a seed's draws do not depend on episode
@@ -66,7 +68,7 @@ def test_batched_evaluation_steps_live_episodes_only_with_one_forward_each():
 
 def test_max_episode_steps_truncates():
     env = GymBatchedEnv([CountdownEnv(5)], max_episode_steps=2)
-    [frame] = evaluate(lambda obs: -torch.ones(*obs.shape[:2], 1), env, seeds=[0], scorer=success_score)
+    [frame] = evaluate(lambda wave: lambda obs: -torch.ones(*obs.shape[:2], 1), env, seeds=[0], scorer=success_score)
     assert frame.length.tolist() == [2] and not frame.success.any()
 
 
@@ -100,7 +102,7 @@ def test_worker_processes_give_the_same_episodes_as_one_process():
         env = batched_env(SeededEnv, 7 * 2, workers=workers)
         assert isinstance(env, GymBatchedEnv if workers == 1 else ProcessBatchedEnv)
         try:
-            frames[workers] = evaluate(ones_policy(), env, seeds=[100, 200], scorer=success_score)
+            frames[workers] = evaluate(lambda wave: ones_policy(), env, seeds=[100, 200], scorer=success_score)
         finally:
             env.close()
     for workers in (2, 3):
@@ -119,6 +121,26 @@ def test_a_failing_worker_environment_is_raised_in_the_trainer_with_its_message(
     env = batched_env(BrokenEnv, 4, workers=2)
     try:
         with pytest.raises(RuntimeError, match="evaluation worker: ValueError: simulator exploded"):
-            evaluate(ones_policy(), env, seeds=[0], scorer=success_score)
+            evaluate(lambda wave: ones_policy(), env, seeds=[0], scorer=success_score)
     finally:
         env.close()
+
+
+def test_waves_of_environments_run_the_same_episodes_as_one_wave():
+    """50 episodes per seed on 10 environments per seed (5 waves) equal 50 environments at once, per seed of
+    a 2-seed block; each wave gets a fresh policy (its own RNG stream)."""
+    bandit = ToyBandit()
+    rng_choice = lambda o, best: (best + (o[:, 0] > 0)) % 4  # noqa: E731 - depends on the state only
+    whole = evaluate(lambda wave: toy_policy(bandit, rng_choice), ToyBanditEnv(bandit, 2 * 50), seeds=[3, 4],
+                     scorer=success_score)
+    waves = []
+    waved = evaluate(lambda wave: waves.append(wave) or toy_policy(bandit, rng_choice), ToyBanditEnv(bandit, 2 * 10),
+                     seeds=[3, 4], scorer=success_score, episodes=50)
+    assert waves == [0, 1, 2, 3, 4]
+    for a, b in zip(whole, waved):
+        pd.testing.assert_frame_equal(a, b)
+    # A last, partial wave: 25 episodes on 10 environments per seed.
+    part = evaluate(lambda wave: toy_policy(bandit, rng_choice), ToyBanditEnv(bandit, 2 * 10), seeds=[3, 4],
+                    scorer=success_score, episodes=25)
+    for a, b in zip(whole, part):
+        pd.testing.assert_frame_equal(a.iloc[:25], b)

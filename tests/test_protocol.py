@@ -53,7 +53,7 @@ def test_goal_first_reached_on_the_last_step_counts_only_post(timing, succeeds):
 
     env = GymBatchedEnv([_GoalOnLastStep(make_env(CUBE_TASK, timing))], max_episode_steps=LAST_STEP)
     try:
-        [frame] = evaluate(lambda obs: torch.zeros(*obs.shape[:2], 5), env, [0], success_score)  # arm still
+        [frame] = evaluate(lambda wave: lambda obs: torch.zeros(*obs.shape[:2], 5), env, [0], success_score)
     finally:
         env.close()
     assert frame["length"].tolist() == [LAST_STEP]

@@ -82,11 +82,11 @@ class ToyBanditEnv:
         self.task, self.num_envs = task, num_envs
         self.obs = np.zeros((num_envs, task.obs_dim), np.float32)
 
-    def reset(self, seeds: list[int]) -> np.ndarray:
-        """Group g's states from its own generator, seeded with seeds[g]."""
+    def reset(self, seeds: list[int], first: int = 0) -> np.ndarray:
+        """Group g's states: episodes first .. first + n - 1 of the stream of a generator seeded with seeds[g]."""
         n = self.num_envs // len(seeds)
-        self.obs = np.concatenate([self.task.observe(np.random.default_rng(seed).uniform(0, 2 * np.pi, n))
-                                   for seed in seeds])
+        angles = [np.random.default_rng(seed).uniform(0, 2 * np.pi, first + n)[first:] for seed in seeds]
+        self.obs = np.concatenate([self.task.observe(a) for a in angles])
         return self.obs.copy()
 
     def step(self, actions: np.ndarray, idx: np.ndarray):
