@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
+from datetime import timedelta
 from itertools import groupby
 from pathlib import Path
 
@@ -191,6 +192,7 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=step, disable=not self.progress, mininterval=1.0, unit="upd",
                    desc=f"{self.specs[0].method} {self.specs[0].task} seed{'s' if len(runs) > 1 else ''} {seeds}")
         segment_start, segment_updates = time.perf_counter(), 0
+        last_eval = (step, time.perf_counter())
 
         def wall(run: SeedRun) -> float:
             return wall_before[run.spec.seed] + time.perf_counter() - wall_start
@@ -232,8 +234,17 @@ class Trainer:
                 val_draws = agent.sample_draws(cfg.batch_size, [r.val_generator for r in runs])
                 self._record(runs, step, agent.validation_info(val_batch, val_draws))
             if evaluate_now:
-                score = self._evaluate(runs, agent, data, step, states, latents)
-                bar.set_postfix(score=f"{score:.1f}")
+                scores = self._evaluate(runs, agent, data, step, states, latents)
+                bar.set_postfix(score=f"{np.mean(scores):.1f}")
+                now = time.perf_counter()
+                rate = (step - last_eval[0]) / max(now - last_eval[1], 1e-9)  # updates/s, evaluations included
+                last_eval = (step, now)
+                # One line per evaluation, also in a job's log (no terminal): where the block stands.
+                eta = timedelta(seconds=round((cfg.steps - step) / rate))
+                tqdm.write(f"{self.specs[0].method} {self.specs[0].task} seed{'s' if len(runs) > 1 else ''} {seeds}: "
+                           f"step {step}/{cfg.steps}, score {' '.join(f'{s:.1f}' for s in scores)}"
+                           + (f" (mean {np.mean(scores):.1f})" if len(scores) > 1 else "")
+                           + f", {rate:.2f} updates/s, ETA {eta}", file=sys.stderr)
             if checkpoint_now or stop:
                 for r, agent_state in zip(runs, agent.seed_states()):
                     r.timing["wall_seconds"] = wall(r)
@@ -319,7 +330,7 @@ class Trainer:
             r.timing["eval_seconds"] += seconds
             r.timing["eval_env_steps"] += env_steps
             r.record_evaluation(step, frame, cands)
-        return float(np.mean([frame["score"].mean() for frame in frames]))
+        return [float(frame["score"].mean()) for frame in frames]
 
 
 def complete_seeds(runs: list[SeedRun], previous: dict[int, dict | None]) -> set[int]:

@@ -257,6 +257,7 @@ def test_written_tables_show_numbers_missing_rows_and_the_demo_label(db, tmp_pat
     assert t1["DROL Δ"] == f"{delta:+.1f}"
     assert dict(zip(header, md_rows(md, T2)))["FQL n"] == "2 (1 div.)"  # 2 seeds, 1 of them diverged (as 0)
     assert dict(zip(header, md_rows(md, T2)))["FQL ours"] == "3.8 ± 5.3"
+    assert "Diverged seeds per task and method, in the mean with score 0" in md and f"{T2} FQL: 1 of 2" in md
     t3 = dict(zip(header, md_rows(md, T3)))
     assert all(t3[f"{m} {c}"] == MISSING for m in OURS for c in ("ours", "Δ", "n"))
     assert t3["FQL paper"] != MISSING and "0.0" not in [t3[f"{m} ours"] for m in OURS]

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,12 @@ def fast_spec(method="drol", seed=0, extra=()):
     return resolve_run(method, TOY_TASK, seed, parse_sets(FAST + list(extra), method))
 
 
-def test_toy_run_writes_every_artifact(tmp_path):
+def test_toy_run_writes_every_artifact(tmp_path, capsys):
     assert train(fast_spec(extra=["num_candidates=4"]), tmp_path, progress=False) == "finished"
+    # One line per evaluation on stderr (a job's log), with the score, the speed and the time left.
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"drol {TOY_TASK} seed 0:")]
+    assert [line.split(",")[0].split()[-1] for line in lines] == ["1/40", "15/40", "30/40", "40/40"]
+    assert all(re.search(r"score \d+\.\d, \d+\.\d\d updates/s, ETA \d+:\d\d:\d\d$", line) for line in lines), lines
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "finished" and run["step"] == 40 and run["config"]["agent"]["num_candidates"] == 4
     assert run["dataset"]["route"] == "toy" and len(run["dataset"]["fingerprint"]) == 64

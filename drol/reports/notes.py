@@ -49,7 +49,7 @@ def common_notes(table: ScoreTable, checks: dict) -> list[tuple[str, list]]:
 
     # Settings of our numbers and which data route produced them.
     shown: dict[Setting, list[str]] = {}
-    alternatives, unfinished, short, mismatched = [], [], [], []
+    alternatives, unfinished, diverged, short, mismatched = [], [], [], [], []
     for row in table.rows:
         for label, s in row.ours.items():
             shown.setdefault(s.setting, []).append(f"{row.key} {label}")
@@ -62,6 +62,8 @@ def common_notes(table: ScoreTable, checks: dict) -> list[tuple[str, list]]:
                                     f"{s.n_seeds}; also {alt}")
             if s.n_unfinished:
                 unfinished.append(f"{row.key} {label}: {s.n_unfinished}")
+            if s.n_diverged:
+                diverged.append(f"{row.key} {label}: {s.n_diverged} of {s.n_seeds}")
             if row.paper_steps and s.setting.steps and s.setting.steps != row.paper_steps:
                 short.append(f"{row.key} {label}")
     settings: list = []
@@ -89,8 +91,12 @@ def common_notes(table: ScoreTable, checks: dict) -> list[tuple[str, list]]:
         settings.append(f"Several settings in the database for one {what} and method: the table shows "
                         f"{RULE_TEXT[what]}; the others:")
         settings.append(alternatives)
+    if diverged:
+        settings.append(f"Diverged seeds per {what} and method, in the mean with score 0 (the paper's code never "
+                        "stops a run, so such a seed still gets a final score, almost surely 0):")
+        settings.append(diverged)
     if unfinished:
-        settings.append(f"Runs not finished (diverged, interrupted or running; listed, not averaged) per {what} "
+        settings.append(f"Runs not finished (interrupted or still running; listed, not averaged) per {what} "
                         "and method:")
         settings.append(unfinished)
     if mismatched:
