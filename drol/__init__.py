@@ -1,3 +1,5 @@
 """drol: reproducibility suite and results database for DROL (dynamic routing for offline RL)."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("drol")  # the installed package's metadata (pyproject.toml), never a second copy

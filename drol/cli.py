@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+import drol
+
 EXIT_USAGE = 2
 
 
@@ -248,6 +250,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="drol", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"drol {drol.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from drol.methods import labels, methods

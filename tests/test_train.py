@@ -157,3 +157,20 @@ def test_toy_routing_spreads_with_k_equal_m_and_collapses_with_k_one():
     assert results[4]["all_modes"] >= 0.9  # every mode owns at least a tenth of the latent ball
     assert results[1]["median_dist"] > 0.45  # collapsed near the modes' mean (the ring's centre, 0.6 away)
     assert results[4]["median_dist"] < 0.7 * results[1]["median_dist"]
+
+
+def test_version_license_and_citation(capsys):
+    from importlib.metadata import version
+    from pathlib import Path
+
+    import yaml
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"drol {version('drol')}"
+    repo = Path(__file__).resolve().parents[1]
+    citation = yaml.safe_load((repo / "CITATION.cff").read_text())
+    paper = citation["preferred-citation"]
+    assert citation["version"] == version("drol") and citation["license"] == "MIT"
+    assert paper["identifiers"][0]["value"] == "arXiv:2604.22229" and len(paper["authors"]) == 4
+    assert (repo / "LICENSE").read_text().startswith("MIT License")
