@@ -6,9 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from test_results_db import T1, T2, rows, write_run  # the database tests' run writer and tasks
 
 from drol.config import TrainConfig, resolve_run
 from drol.evaluate import GymBatchedEnv, evaluate, success_score
+from drol.methods import K_SWEEP
+from drol.results.db import build_database, find_run_dirs
 
 CUBE_TASK = "cube-single-play-singletask-task1-v0"
 LAST_STEP = 3  # evaluation episodes of 3 steps: the cube lands on its goal during the third
@@ -76,3 +79,42 @@ def test_success_timing_is_a_run_setting_defaulting_to_the_papers():
 
     with pytest.raises(ValueError, match="'pre' is an OGBench setting"):
         RunSpec.from_dict(bad)
+
+
+def test_diverged_runs_count_as_zero_beside_their_number(tmp_path):
+    # The paper's code never stops a run: a diverged seed still gets a final score, almost surely 0.
+    write_run(tmp_path / "runs", "fql", T1, 0, final_successes=2)
+    diverged = write_run(tmp_path / "runs", "fql", T1, 1, status="diverged", eval_steps=(1, 50))
+    write_run(tmp_path / "runs", "fql", T1, 2, status="interrupted", eval_steps=(1, 50))
+    write_run(tmp_path / "runs", "fql", T2, 0, final_successes=4)
+    write_run(tmp_path / "runs", "drol", T1, 0, "DROL(16)", sets=["num_candidates=4"], status="diverged",
+              eval_steps=(1,), tags=[K_SWEEP])  # diverged after its first evaluation; a K-sweep run
+    db = tmp_path / "results.duckdb"
+    build_database(find_run_dirs([tmp_path / "runs"]), db)
+    # Its own record keeps what it scored before diverging (an evaluation at step 50: 100).
+    assert rows(db, "SELECT status, final_step, score FROM final_scores WHERE run_id = ?", [diverged["run_id"]]) \
+        == [("diverged", 50, 100.0)]
+    # Per task: (50 + 0) / 2 over 2 seeds, 1 of them diverged; the interrupted run is not averaged.
+    assert rows(db, "SELECT mean, n_seeds, n_diverged, n_unfinished FROM task_scores WHERE task = ? AND label = 'FQL'",
+                [T1]) == [(25.0, 2, 1, 1)]
+    assert rows(db, "SELECT ours_mean, n_seeds, n_diverged FROM table4 WHERE task = ? AND label = 'FQL'", [T1]) \
+        == [(25.0, 2, 1)]
+    # Per family, per seed the mean over tasks: seed 0 (50 + 100) / 2 = 75, seed 1 (0) = 0.
+    assert rows(db, "SELECT mean, n_seeds, n_diverged FROM family_scores WHERE label = 'FQL'") == [(37.5, 2, 1)]
+    assert rows(db, "SELECT ours_mean, n_seeds, n_diverged FROM table1 WHERE family = 'cube-double-singletask' "
+                "AND label = 'FQL'") \
+        == [(37.5, 2, 1)]
+    assert rows(db, "SELECT K, mean, n_seeds, n_diverged FROM k_sensitivity") == [(4, 0.0, 1, 1)]
+
+
+def test_success_timings_are_never_pooled(tmp_path):
+    write_run(tmp_path / "runs", "fql", T1, 0, final_successes=2)
+    write_run(tmp_path / "runs", "fql", T1, 1, final_successes=4, sets=["success_timing=pre"])
+    db = tmp_path / "results.duckdb"
+    build_database(find_run_dirs([tmp_path / "runs"]), db)
+    assert rows(db, "SELECT DISTINCT success_timing FROM runs ORDER BY 1") == [("post",), ("pre",)]
+    # Two settings, one row each; the paper's timing ('post') is the one shown.
+    assert rows(db, "SELECT success_timing, mean, n_seeds, shown FROM task_scores WHERE task = ? ORDER BY 1", [T1]) \
+        == [("post", 50.0, 1, True), ("pre", 100.0, 1, False)]
+    assert rows(db, "SELECT success_timing, ours_mean FROM table4 WHERE task = ? AND label = 'FQL'", [T1]) \
+        == [("post", 50.0)]
