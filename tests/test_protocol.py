@@ -118,3 +118,16 @@ def test_success_timings_are_never_pooled(tmp_path):
         == [("post", 50.0, 1, True), ("pre", 100.0, 1, False)]
     assert rows(db, "SELECT success_timing, ours_mean FROM table4 WHERE task = ? AND label = 'FQL'", [T1]) \
         == [("post", 50.0)]
+
+
+def test_runs_record_their_mujoco_version(tmp_path):
+    from conftest import write_run_dir
+
+    spec = resolve_run("fql", CUBE_TASK, 0, {"steps": 10})
+    write_run_dir(tmp_path / "runs", spec, fingerprint="fp", versions={"python": "3.11", "mujoco": "4.0.0"},
+                  evals=[{"step": 10, "episode": 0, "success": True, "return": 1.0, "score": 100.0, "length": 3}],
+                  metrics=[(10, "bc_loss", 1.0)],
+                  timing={"ms_per_update": 1.0, "wall_time_s": 1.0, "updates_timed": 10})
+    db = tmp_path / "r.duckdb"
+    build_database(find_run_dirs([tmp_path / "runs"]), db)
+    assert rows(db, "SELECT mujoco, success_timing FROM runs") == [("4.0.0", "post")]

@@ -228,6 +228,18 @@ def test_k_sensitivity_best_k_and_routing_choice(database):
     assert kinds["real"].task == CUBE and kinds["real"].K == 16 and kinds["real"].seed == 0
 
 
+def test_k_sensitivity_caption_names_the_tasks_the_paper_does_not(database, tmp_path, monkeypatch):
+    """The paper's Fig. 4 names its representative OGBench tasks only: a swept task outside them (the toy
+    task here; D4RL tasks in paper.yaml) is named in the caption as our choice."""
+    from drol.reports.figures import common as kit
+
+    captions = []
+    monkeypatch.setattr(kit, "finish", lambda fig, caption, label: captions.append(" ".join(caption)))
+    figures.k_sensitivity_figure(database["db"], tmp_path)
+    assert len(captions) == 1 and "diverged runs (scored 0)" in captions[0]
+    assert captions[0].endswith("Tasks the paper's Fig. 4 does not name (our choice): toy-bandit."), captions[0]
+
+
 def test_learning_curves_of_many_tasks_are_paged(tmp_path):
     tasks = [name for name, task in registry().items() if task.suite == "ogbench"][:figures.MAX_PANELS + 1]
     for task in tasks:

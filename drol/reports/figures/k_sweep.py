@@ -184,7 +184,9 @@ def _k_sensitivity_page(runs: pd.DataFrame, tasks: list[str], info: pd.DataFrame
         else:
             updates = "; ".join(f"{t} {n}" for t, n in lengths)
         # The paper's Fig. 4 names its OGBench tasks (the representative ones) but not its D4RL tasks.
-        chosen = [kit.short_task(t) for t in tasks if not (t in info.index and info.loc[t, "representative"])]
+        named = {t for t in tasks
+                 if t in info.index and info.loc[t, "suite"] == "ogbench" and info.loc[t, "representative"]}
+        chosen = [kit.short_task(t) for t in tasks if t not in named]
         caption = [f"{what}, finished runs and diverged runs (scored 0). Final score = mean score of the evaluation "
                    f"at the last step; mean ± 1 s.d. over seeds ({kit.seeds_text(seed_counts)}). Best observed K "
                    f"(smallest on ties){best}. Training updates per run: {updates}."
