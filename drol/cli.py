@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -58,7 +59,8 @@ def _train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     outs = [Path(args.out)] if args.out else [s.run_dir(args.runs_root) for s in specs]
-    statuses = train_block(specs, outs, device=str(device), progress=not args.no_progress, mode=args.update_mode)
+    statuses = train_block(specs, outs, device=str(device), progress=not args.no_progress, mode=args.update_mode,
+                           checkpoints=args.checkpoints, logger=args.logger)
     for status, out in zip(statuses, outs):
         print(f"{status}: {out}")
     # A signal stops the run after a checkpoint; report it like a killed process so schedulers retry it.
@@ -106,6 +108,37 @@ def _gen_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    from drol.results.db import ResultsError
+    from drol.status import format_status, run_status
+
+    try:
+        frame = run_status(Path(args.root), args.task, args.label, args.method, args.status)
+    except ResultsError as err:
+        raise ValueError(str(err)) from None
+    text = format_status(frame, args.format)
+    print(text if text.endswith("\n") else text + "\n", end="")
+    return 0
+
+
+def _fetch_data(args: argparse.Namespace) -> int:
+    from drol.data.fetch import fetch, read_checksums, resolve
+
+    files = resolve(args.targets, ogbench_dir=args.data_dir, d4rl_dir=args.d4rl_dir, base_url=args.base_url)
+    if not files:
+        print(f"nothing to download: {' '.join(args.targets)} reads no published dataset file (the toy task's data "
+              "is generated in code)")
+        return 0
+    checksums = read_checksums(Path(args.checksums)) if args.checksums else {}
+    for file in files:
+        if args.dry_run:
+            print(f"{'present' if file.path.exists() else 'missing':10} {file.path}  <-  {file.url}")
+        else:
+            status = fetch(file, checksums.get(file.path.name), progress=not args.no_progress)
+            print(f"{status:10} {file.path}")
+    return 0
+
+
 def _data_stats(args: argparse.Namespace) -> int:
     from drol.data import get_suite
     from drol.data.stats import stats_table
@@ -128,18 +161,16 @@ def _report(args: argparse.Namespace) -> int:
     if args.what in ("tables", "all"):
         from drol.reports.tables import write_tables
 
-        paths += write_tables(db, out, args.label)
+        paths += write_tables(db, out, args.note)
     if args.what in ("figures", "all"):
         from drol.reports.figures import FIGURES, write_figures
 
         if args.only:
-            if args.only not in FIGURES:
-                raise ValueError(f"unknown figure {args.only!r}; choose from {', '.join(FIGURES)}")
-            paths += FIGURES[args.only](db, out, label=args.label)
+            paths += FIGURES[args.only](db, out, label=args.note)
             if not paths:
                 raise ValueError(f"no data for figure {args.only} in {db}; see the log above for what it needs")
         else:
-            paths += write_figures(db, out, args.label)
+            paths += write_figures(db, out, args.note)
     for path in paths:
         print(path)
     return 0
@@ -243,7 +274,7 @@ def _plan(args: argparse.Namespace) -> int:
             raise ValueError(f"--seeds-per-job {seeds_per_job}: give an integer >= 1 or all")
         seeds_per_job = int(seeds_per_job)
     result = plan(load_config(args.configfile), args.ms_per_update, args.device, args.repeats,
-                  seeds_per_job=seeds_per_job, per_seed_ratio=args.per_seed_ratio)
+                  seeds_per_job=seeds_per_job, per_seed_ratio=args.per_seed_ratio, checkpoints=args.checkpoints)
     print(json.dumps(result, indent=2) if args.json else format_plan(result, args.configfile))
     return 0
 
@@ -253,18 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"drol {drol.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from drol.data import SUITES
+    from drol.loggers import LOGGERS
     from drol.methods import labels, methods
+    from drol.reports.figures import FIGURES
+    from drol.rundir import CHECKPOINT_RETENTION
 
     p = sub.add_parser("train", help="train a run, or a block of seeds of one configuration as one batched "
                                      "computation (resumes from checkpoints)")
-    p.add_argument("--method", help=f"the method to train: {', '.join(methods())}")
+    p.add_argument("--method", choices=methods(), help="the method to train")
     p.add_argument("--task", help="task name (see `drol tasks`), e.g. toy-bandit-v0")
     p.add_argument("--seed", type=int, nargs="+", default=None, metavar="N",
                    help="seed(s) (default 0; with --spec, the spec's). Several seeds train together as one block, "
                         "each as it would train alone (bit for bit on a CPU), in its own run directory")
-    p.add_argument("--label", default=None,
-                   help=f"method label whose task hyperparameters to use: {', '.join(labels())} "
-                        "(default: the method's first label)")
+    p.add_argument("--label", default=None, choices=labels(),
+                   help="method label whose task hyperparameters to use (default: the method's first label)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config field, e.g. --set num_candidates=4 --set steps=1000 (repeatable); "
                         "an unknown key lists the valid ones")
@@ -287,6 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let OGBench download a missing dataset (default: offline, a missing file is an error)")
     p.add_argument("--d4rl-route", default="hdf5", choices=["hdf5", "d4rl", "minari"], help="D4RL data route")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
+    p.add_argument("--checkpoints", default=os.environ.get("DROL_CHECKPOINTS", "final"), choices=CHECKPOINT_RETENTION,
+                   help="checkpoints kept when a run ends: final (default, or $DROL_CHECKPOINTS: the workflow's config "
+                        "`checkpoints`; rewrites results without training), all (checkpoints/step-N.pt at every "
+                        "checkpoint) or none (one exists only while the run trains, for resume)")
+    p.add_argument("--logger", default=None, choices=LOGGERS,
+                   help="also log metrics and evaluations to TensorBoard (<run dir>/tensorboard) or Weights & Biases "
+                        "(project $WANDB_PROJECT, else drol); needs the extra of that name")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
@@ -306,6 +347,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_gen_data)
 
+    p = sub.add_parser("fetch-data", help="download OGBench and D4RL datasets into the directories the loaders read "
+                                          "(resumable; skips files present)")
+    p.add_argument("targets", nargs="+", metavar="TARGET",
+                   help="a suite (ogbench, d4rl), family (cube-single-play, d4rl-antmaze), task, OGBench dataset "
+                        "(cube-single-play-v0) or one file's name (pen-human-v1.hdf5)")
+    p.add_argument("--data-dir", default=None,
+                   help="OGBench directory (default $DROL_DATA_DIR, else ~/.ogbench/data)")
+    p.add_argument("--d4rl-dir", default=None,
+                   help="D4RL directory (default $DROL_D4RL_DIR, else $D4RL_DATASET_DIR, else ~/.d4rl/datasets)")
+    p.add_argument("--base-url", default=None,
+                   help="fetch each file from BASE_URL/<file name> (a mirror, or file:///dir) instead of where OGBench "
+                        "and D4RL publish it (default $DROL_DATA_URL)")
+    p.add_argument("--checksums", default=None, metavar="FILE",
+                   help="sha256sum-format list (e.g. `cat DIR/*.sha256` from a machine with the data) to check "
+                        "downloads and present files against; OGBench and D4RL publish none")
+    p.add_argument("--dry-run", action="store_true", help="list each file, whether it is present, and its URL")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_fetch_data)
+
     p = sub.add_parser("data-stats", help="an OGBench dataset's episodes, rows, dims and ranges beside what OGBench "
                                           "documents for its released file (Markdown table)")
     p.add_argument("target", help="a task, dataset or family whose files are in --data-dir (e.g. cube-single-play)")
@@ -313,8 +373,22 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "~/.ogbench/data)")
     p.set_defaults(func=_data_stats)
 
+    from drol.status import STATUSES
+
+    p = sub.add_parser("status", help="where each run under a root stands while a grid trains: step, last score, "
+                                      "updates/s, ETA (from run.json)")
+    p.add_argument("root", nargs="?", default="results/runs", help="runs root or run directory (default results/runs)")
+    p.add_argument("--task", default=None, metavar="GLOB", help="only tasks matching this glob, e.g. 'cube-*'")
+    p.add_argument("--label", default=None,
+                   help="only runs of this method label or study label, e.g. DROL(16) or k_sweep")
+    p.add_argument("--method", default=None, choices=methods(), help="only runs of this method")
+    p.add_argument("--status", nargs="+", default=None, choices=STATUSES,
+                   help="only runs in these states (lost: says running, but its trainer is gone)")
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"], help="output format (default table)")
+    p.set_defaults(func=_status)
+
     p = sub.add_parser("tasks", help="list the registered tasks and their hyperparameters")
-    p.add_argument("--suite", default=None, help="ogbench, d4rl or toy")
+    p.add_argument("--suite", default=None, choices=list(SUITES), help="only the tasks of this suite")
     p.add_argument("--family", default=None, help="a task family, e.g. cube-single-play")
     p.add_argument("--data-dir", default=None, help="dataset directory to check (default: as `drol train`)")
     p.set_defaults(func=_tasks)
@@ -324,9 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tables (Table 1, Table 4, statistics), figures, or all (default)")
     p.add_argument("--db", default="results.duckdb", help="results database (default results.duckdb)")
     p.add_argument("--out", default="reports", help="output directory (default reports/)")
-    p.add_argument("--label", default=None,
+    p.add_argument("--note", default=None,
                    help="note printed on every table and figure, e.g. that the runs are short demo runs")
-    p.add_argument("--only", default=None, help="with `figures`: just this figure (runtime, routing, ...)")
+    p.add_argument("--only", default=None, choices=list(FIGURES), help="with `figures`: just this figure")
     p.set_defaults(func=_report)
 
     from drol.bench import BENCH_CASES as BENCH_CASE_NAMES
@@ -367,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-seed-ratio", type=float, default=1.0,
                    help="with --ms-per-update: per-seed time of a block update over a one-seed update "
                         "(drol bench's drol16_s8_per_seed_over_drol16; default 1, no gain)")
+    p.add_argument("--checkpoints", default=None, choices=CHECKPOINT_RETENTION,
+                   help="count the checkpoint disk of this retention (default: the config's `checkpoints`, else final)")
     p.add_argument("--device", default=None, help="where to measure: cpu or cuda (default: CUDA when available)")
     p.add_argument("--repeats", type=int, default=10, help="timed updates per measured case (median; default 10)")
     p.add_argument("--json", action="store_true", help="print JSON")

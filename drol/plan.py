@@ -236,8 +236,11 @@ def measure_cases(blocks: Iterable[tuple[RunSpec, int]], device: str | None, rep
 
 
 def plan(config: dict, ms_per_update: float | None = None, device: str | None = None, repeats: int = 10,
-         warmup: int = 3, seeds_per_job: int | str | None = None, per_seed_ratio: float = 1.0) -> dict:
-    """What the config costs (see the module docstring), as a JSON-ready dict."""
+         warmup: int = 3, seeds_per_job: int | str | None = None, per_seed_ratio: float = 1.0,
+         checkpoints: str | None = None) -> dict:
+    """What the config costs (see the module docstring), as a JSON-ready dict. `checkpoints` (default: the
+    config's, else final) is the retention whose disk is counted."""
+    retention = checkpoints or config.get("checkpoints", "final")
     if seeds_per_job is not None:
         config = {**config, "seeds_per_job": seeds_per_job}
     runs = plan_runs(config)
@@ -252,7 +255,7 @@ def plan(config: dict, ms_per_update: float | None = None, device: str | None = 
     dims, unknown = task_dims(spec.task for spec in specs)
     pricing = _pricing([(job.runs[0].spec, len(job.runs)) for job in jobs.values()], ms_per_update, per_seed_ratio,
                        device, repeats, warmup)
-    rows = [_run_row(run, block_size[run.run_dir], dims, pricing["ms_of"]) for run in runs.values()]
+    rows = [_run_row(run, block_size[run.run_dir], dims, pricing["ms_of"], retention) for run in runs.values()]
     by_label = [_summary(label, [r for r in rows if label in r["labels"]])
                 for label in sorted({lb for r in rows for lb in r["labels"]}, key=label_order)]
     return {
@@ -264,10 +267,11 @@ def plan(config: dict, ms_per_update: float | None = None, device: str | None = 
         "generation_env_steps": _generation_steps(datasets, regen),
         "ms_per_update": {k: v for k, v in pricing.items() if k != "ms_of"},
         "by_label": by_label,
-        "totals": {**_summary("total (distinct runs)", rows), "checkpoints_kept": len(rows)},
+        "checkpoints": retention,
+        "totals": _summary("total (distinct runs)", rows),
         "dims": {task: dataclasses.asdict(d) for task, d in dims.items()},
         "dims_unknown": unknown,
-        "notes": _notes(pricing, unknown, by_label),
+        "notes": _notes(pricing, unknown, by_label, retention),
     }
 
 
@@ -292,15 +296,24 @@ def _pricing(blocks: list[tuple[RunSpec, int]], ms_per_update: float | None, per
             "ms_of": lambda spec, seeds: cases[(bench_key(spec), seeds)]["ms_per_update"] / seeds}
 
 
+def checkpoints_kept(train, retention: str) -> int:
+    """Checkpoint files a run keeps when it has ended: `all` keeps one per checkpoint_interval and the last."""
+    if retention == "all":
+        return train.steps // train.checkpoint_interval + (train.steps % train.checkpoint_interval != 0)
+    return 1 if retention == "final" else 0
+
+
 def _run_row(run: PlannedRun, block_seeds: int, dims: dict[str, Dims],
-             ms_of: Callable[[RunSpec, int], float]) -> dict:
+             ms_of: Callable[[RunSpec, int], float], retention: str) -> dict:
     """One run; its device-hours are its share of its job's (a block's update time / its seeds)."""
     spec = run.spec
     task_dims_ = dims.get(spec.task)
+    kept = checkpoints_kept(spec.train, retention)
     return {"labels": spec.labels or (NO_LABEL,), "updates": spec.train.steps,
             "device_hours": spec.train.steps * ms_of(spec, block_seeds) / MS_PER_HOUR,
             "eval_env_steps_at_most": eval_env_steps_bound(spec.train, get_task(spec.task).episode_limit),
-            "checkpoint_bytes": checkpoint_bytes(spec, task_dims_) if task_dims_ else None}
+            "checkpoints_kept": kept,
+            "checkpoint_bytes": kept * checkpoint_bytes(spec, task_dims_) if task_dims_ else None}
 
 
 def _summary(label: str, rows: list[dict]) -> dict:
@@ -308,10 +321,11 @@ def _summary(label: str, rows: list[dict]) -> dict:
     return {"label": label, "runs": len(rows), "updates": sum(r["updates"] for r in rows),
             "device_hours": sum(r["device_hours"] for r in rows),
             "eval_env_steps_at_most": sum(r["eval_env_steps_at_most"] for r in rows),
+            "checkpoints_kept": sum(r["checkpoints_kept"] for r in rows),
             "checkpoint_bytes": sum(known), "runs_without_dims": len(rows) - len(known)}
 
 
-def _notes(pricing: dict, unknown: dict[str, str], by_label: list[dict]) -> list[str]:
+def _notes(pricing: dict, unknown: dict[str, str], by_label: list[dict], retention: str) -> list[str]:
     if pricing["source"] == "given":
         priced = (f"device-hours at {pricing['value']:g} ms per one-seed update (given with --ms-per-update); a "
                   f"job's block of S > 1 seeds at S x {pricing['per_seed_ratio']:g} x that per update "
@@ -324,11 +338,12 @@ def _notes(pricing: dict, unknown: dict[str, str], by_label: list[dict]) -> list
     notes = [priced + "; update time only: evaluation, validation and logging come on top.",
              "eval env steps are at most evaluations (step 1, every eval_interval, the last step) x episodes x "
              "the task's episode limit; episodes can end earlier.",
-             "checkpoint disk: one checkpoint.pt per run, overwritten at each checkpoint (one kept per run); "
-             "its tensors from the network shapes (parameters, target critic, Adam exp_avg/exp_avg_sq/step; "
-             "float32). The run's records (metrics, evaluations, snapshots, RNG states) come on top: measured "
-             "55-85 kB on the demo's short runs, 0.4 MB on a toy run with 5,000 evaluation episodes. A temporary "
-             "copy exists while one is written. GB = 1e9 bytes."]
+             f"checkpoint disk: what runs keep when they end with --checkpoints {retention} (final: the last "
+             "checkpoint.pt; all: one per checkpoint_interval; none: nothing kept, one per running job while it "
+             "trains); each checkpoint's tensors from the network shapes (parameters, target critic, Adam "
+             "exp_avg/exp_avg_sq/step; float32). The run's records (metrics, evaluations, snapshots, RNG "
+             "states) come on top: measured 55-85 kB on the demo's short runs, 0.4 MB on a toy run with 5,000 "
+             "evaluation episodes. A temporary copy exists while one is written. GB = 1e9 bytes."]
     if len(by_label) > 1:
         notes.append("a run that several labels or studies stand for (they resolve to the same configuration, "
                      "e.g. DROL(16) and DROL where the tuned K is 16) counts in each of their rows; the total "
@@ -364,11 +379,11 @@ def format_plan(result: dict, config_path: str) -> str:
     table["checkpoint_GB"] = table.pop("checkpoint_bytes") / 1e9
     if not table["runs_without_dims"].any():
         table = table.drop(columns="runs_without_dims")
-    table = table.drop(columns="checkpoints_kept")
     formats = {"updates": "{:,}".format, "eval_env_steps_at_most": "{:,}".format, "checkpoint_GB": "{:.3g}".format,
                "device_hours": "{:,.4g}".format}
     lines += ["", table.to_string(index=False, formatters=formats, float_format="%.4g"),
-              f"checkpoints kept: {result['totals']['checkpoints_kept']:,} (one per run, overwritten)", ""]
+              f"checkpoints kept: {result['totals']['checkpoints_kept']:,} (--checkpoints {result['checkpoints']})",
+              ""]
     lines += [f"- {note}" for note in result["notes"]]
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ import datetime
 import fcntl
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from drol.errors import RunConflict, RunFileError
 
 RESULT_FILES = ("evals.parquet", "train_metrics.parquet", "snapshots.parquet", "timing.json")
 LOCK_NAME = ".lock"
+# Which checkpoints a run keeps: the last (default; needed to rewrite results without training), every one, or
+# none once the run has ended (a checkpoint always exists while it trains, for resume).
+CHECKPOINT_RETENTION = ("final", "all", "none")
 
 
 class FileLock:
@@ -116,8 +120,11 @@ def block_manifest(out_dirs: list[Path], seeds: list[int]) -> Path | None:
 
 
 def remove_results(run_dir: Path) -> None:
+    """The result files and what a previous training kept beside them (live records, kept checkpoints)."""
     for name in RESULT_FILES:
         (run_dir / name).unlink(missing_ok=True)
+    for name in ("live", "checkpoints"):
+        shutil.rmtree(Path(run_dir) / name, ignore_errors=True)
 
 
 def load_checkpoint(path: Path, device) -> dict:

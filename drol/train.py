@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import replace
 from datetime import timedelta
 from itertools import groupby
@@ -39,6 +39,7 @@ from drol.evaluate import evaluate
 from drol.io import write_json
 from drol.methods import get_method
 from drol.rundir import (
+    CHECKPOINT_RETENTION,
     RunLock,
     block_manifest,
     incomplete_results,
@@ -54,9 +55,13 @@ from drol.tasks import get_task
 
 class Trainer:
     def __init__(self, specs: list[RunSpec], out_dirs: list[Path], device: str | None = None, progress: bool = True,
-                 should_stop: Callable[[int], bool] | None = None, mode: str | None = None):
+                 should_stop: Callable[[int], bool] | None = None, mode: str | None = None,
+                 checkpoints: str = "final", logger: str | None = None):
         if not specs or len(specs) != len(out_dirs):
             raise ValueError("give one run directory per seed of the block")
+        if checkpoints not in CHECKPOINT_RETENTION:
+            raise ValueError(f"--checkpoints {checkpoints}: choose from {', '.join(CHECKPOINT_RETENTION)}")
+        self.checkpoints, self.logger = checkpoints, logger
         base = replace(specs[0], seed=0, labels=())
         if any(replace(spec, seed=0, labels=()) != base for spec in specs):
             raise ValueError("a block trains seeds of one configuration: its specs may differ in seed and labels only")
@@ -92,6 +97,12 @@ class Trainer:
             runs = [SeedRun(spec, out_dir, spec.run_id(data.train.fingerprint), self.seeds, self.device)
                     for spec, out_dir in zip(self.specs, self.out_dirs)]
             todo = self._prepare(runs, data, rerun_of_complete_job)
+            if self.logger:
+                from drol.loggers import open_mirror
+
+                for r in todo:
+                    r.mirror = locks.enter_context(closing(open_mirror(self.logger, r.out_dir, r.spec, r.run_id,
+                                                                       r.checkpoint_step)))
             previous_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
             try:
                 # Seeds resumed at different steps (a block regrouped after a kill) train in groups by step.
@@ -163,6 +174,7 @@ class Trainer:
                 print(f"{run.out_dir}: resumed from step {run.step} (checkpoint.pt)", file=sys.stderr)
             run.status = "running"
             write_json(run.run_json_path, run.run_json(data))
+            run.start_live()
             todo.append(run)
         return todo
 
@@ -187,7 +199,7 @@ class Trainer:
         step_fn = TrainStep(agent, data.train, [r.generator for r in runs], cfg.batch_size, self.mode)
         wall_start = time.perf_counter()
         wall_before = {r.spec.seed: r.timing["wall_seconds"] for r in runs}
-        step = runs[0].step
+        step = first_step = runs[0].step
         seeds = ", ".join(str(r.spec.seed) for r in runs)
         bar = tqdm(total=cfg.steps, initial=step, disable=not self.progress, mininterval=1.0, unit="upd",
                    desc=f"{self.specs[0].method} {self.specs[0].task} seed{'s' if len(runs) > 1 else ''} {seeds}")
@@ -248,7 +260,11 @@ class Trainer:
             if checkpoint_now or stop:
                 for r, agent_state in zip(runs, agent.seed_states()):
                     r.timing["wall_seconds"] = wall(r)
-                    r.save_checkpoint(agent_state, data)
+                    r.save_checkpoint(agent_state, data, keep_all=self.checkpoints == "all")
+            elif log or evaluate_now:  # where the run stands, between checkpoints (drol status)
+                rate = (step - first_step) / max(time.perf_counter() - wall_start, 1e-9)
+                for r in runs:
+                    r.report_progress(rate, data)
             if stop:
                 for r in runs:
                     r.status = "interrupted"
@@ -270,11 +286,13 @@ class Trainer:
             r.timing["wall_seconds"] = wall(r)
             self._end(r, agent_state, data)
 
-    @staticmethod
-    def _end(run: SeedRun, agent_state: dict, data: TaskData) -> None:
+    def _end(self, run: SeedRun, agent_state: dict, data: TaskData) -> None:
         """The final checkpoint (every record, for a later relabel) and the result files of one seed."""
-        run.save_checkpoint(agent_state, data)
+        if self.checkpoints != "none":
+            run.save_checkpoint(agent_state, data, keep_all=self.checkpoints == "all")
         run.write_outputs(data)
+        if self.checkpoints == "none":  # after the results: a kill in between leaves a checkpoint, not a gap
+            run.checkpoint_path.unlink(missing_ok=True)
 
     def _record(self, runs: list[SeedRun], step: int, info: dict[str, torch.Tensor]) -> list[SeedRun]:
         """Read the per-seed metrics back (the only host sync of a log step); returns the seeds whose
@@ -349,12 +367,12 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def train_block(specs: list[RunSpec], out_dirs: list[Path | str], device: str | None = None, progress: bool = True,
-                should_stop: Callable[[int], bool] | None = None, mode: str | None = None) -> list[str]:
-    return Trainer(specs, [Path(d) for d in out_dirs], device, progress, should_stop, mode).run()
+                should_stop: Callable[[int], bool] | None = None, mode: str | None = None,
+                checkpoints: str = "final", logger: str | None = None) -> list[str]:
+    return Trainer(specs, [Path(d) for d in out_dirs], device, progress, should_stop, mode, checkpoints,
+                   logger).run()
 
 
-def train(spec: RunSpec, out_dir: Path | str, device: str | None = None, progress: bool = True,
-          should_stop: Callable[[int], bool] | None = None, mode: str | None = None) -> str:
-    """One seed: a block of one."""
-    return train_block([spec], [out_dir], device, progress, should_stop, mode)[0]
-
+def train(spec: RunSpec, out_dir: Path | str, **options) -> str:
+    """One seed: a block of one (options as `train_block`'s)."""
+    return train_block([spec], [out_dir], **options)[0]

@@ -14,12 +14,16 @@ import json
 import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drol.config import RunSpec, resolve_run
-from drol.data import DataSettings, all_suites, suite_of
+from drol.data import SUITES, DataSettings, suite_of
 from drol.methods import K_SWEEP, RUNTIME, get_label, labels, methods
 from drol.rundir import block_manifest
 from drol.tasks import get_task
+
+if TYPE_CHECKING:
+    from drol.data.fetch import DataFile
 
 RUNS_ROOT = Path("results/runs")
 
@@ -80,8 +84,9 @@ def label_order(label: str) -> tuple[int, str]:
 
 
 def _data_options(config: dict, task_name: str) -> DataSettings:
-    """How a job finds its data and which data it is. Jobs never download: missing files stop the workflow
-    before it starts. Completed from the data directory as `drol train` by hand completes them."""
+    """How a job finds its data and which data it is. Training jobs never download: missing files are fetched
+    by the workflow's fetch jobs (`data.download`) or stop it before it starts. Completed from the data directory
+    as `drol train` by hand completes them."""
     task = get_task(task_name)
     data = config.get("data", {})
     if regenerate(config, task_name):
@@ -163,6 +168,47 @@ def plan_runs(config: dict) -> dict[str, PlannedRun]:
     return dict(sorted(runs.items()))
 
 
+def figure_files(config: dict, runs: dict[str, PlannedRun] | None = None) -> dict[str, list[str]]:
+    """Figure stem -> the file stems it writes, for each figure the config has runs for (figures_for): one file,
+    or for small multiples one per MAX_PANELS tasks of the runs its panels come from (`Figure.panels`: the
+    method labels' runs less the timing runs, as the database's `result_runs`; or the K sweep's). The figure
+    rules declare them all as outputs, so `report.html` shows every page."""
+    from drol.reports.figures import FIGURES, figures_for, page_stems
+
+    runs = plan_runs(config) if runs is None else runs
+    method_labels = set(labels())
+    files = {}
+    for stem in figures_for(config):
+        panels = FIGURES[stem].panels
+        if panels is None:
+            files[stem] = [stem]
+            continue
+        tasks = {r.spec.task for r in runs.values() if RUNTIME not in r.spec.labels
+                 and (K_SWEEP in r.spec.labels if panels == K_SWEEP else method_labels & set(r.spec.labels))}
+        files[stem] = page_stems(stem, len(tasks))
+    return files
+
+
+def reports_message(files, configfiles=()) -> str:
+    """What the workflow prints when it succeeds: where its database, tables and figures are (a file's formats
+    together: reports/table4.{html,md,tex}) and the command that bundles them into one report.html."""
+    import textwrap
+
+    formats: dict[str, list[str]] = {}
+    for path in map(Path, files):
+        formats.setdefault(str(path.with_suffix("")), []).append(path.suffix[1:])
+    names = [f"{stem}.{{{','.join(exts)}}}" if len(exts) > 1 else f"{stem}.{exts[0]}" for stem, exts in formats.items()]
+    # Snakemake hands the config files over absolute: shown relative to the working directory when inside it.
+    here = Path.cwd()
+    shown = [Path(c).relative_to(here) if Path(c).is_relative_to(here) else Path(c) for c in configfiles]
+    options = "".join(f" --configfile {shlex.quote(str(c))}" for c in shown)
+    return "\n".join([f"drol: the database, tables and figures, in {Path.cwd()}:",
+                      *textwrap.wrap(", ".join(names), 116, initial_indent="  ", subsequent_indent="  ",
+                                     break_on_hyphens=False),
+                      f"One HTML file with every table and figure and its caption: snakemake --report report.html"
+                      f"{options}"])
+
+
 def validate_config(config: dict, schema_path: Path | str) -> None:
     """Validate a workflow config against the schema file, with the method labels taken from the registry
     (set defaults as Snakemake's `validate` does). Raises ValueError naming the key and the rule."""
@@ -216,17 +262,43 @@ def default_sweep_label() -> str:
 
 
 def dataset_inputs(run: PlannedRun) -> list[str]:
-    """The dataset files a job reads (regenerated ones are produced by the workflow's data rule)."""
+    """The dataset files a job reads (regenerated and, with `data.download`, missing published ones are produced by
+    the workflow's data rules)."""
     task = get_task(run.spec.task)
     return [str(p) for p in suite_of(task).dataset_paths(task, run.data)]
 
 
-def missing_data_message(runs) -> str:
-    """One message listing the download-only files the runs need and lack, with the fix; '' when none."""
-    missing = sorted({path for run in runs if not run.data.regenerated
-                      for path in dataset_inputs(run) if not Path(path).exists()})
-    if not missing:
-        return ""
-    fixes = "; ".join(suite.missing_data_fix for suite in all_suites() if suite.missing_data_fix)
-    return (f"{len(missing)} dataset file(s) are missing and cannot be regenerated here: {', '.join(missing)}. "
-            f"{fixes}; or remove those tasks from the config.")
+def missing_downloads(runs) -> list[DataFile]:
+    """The published dataset files (OGBench's, D4RL's) the runs read and lack, each once, by path. With
+    `data.download` they are the workflow's fetch jobs; without, `missing_data_message` stops the workflow."""
+    from drol.data.fetch import task_files
+
+    missing = {}
+    for run in runs:
+        for file in task_files(get_task(run.spec.task), run.data):
+            if not file.path.exists():
+                missing.setdefault(file.path, file)
+    suites = list(SUITES)
+    return sorted(missing.values(), key=lambda file: (suites.index(file.suite), str(file.path)))
+
+
+def missing_data_message(files: list[DataFile]) -> str:
+    """What is missing, the URL of each file by directory, and how to fetch them: one command, or jobs."""
+    from drol.data.fetch import fetch_command
+
+    lines = [f"{len(files)} dataset file(s) the config's runs read are missing:"]
+    for directory in dict.fromkeys(file.path.parent for file in files):
+        lines.append(f"  into {directory}:")
+        lines += [f"    {file.url}" for file in files if file.path.parent == directory]
+    lines.append(f"Fetch them with `{fetch_command(files)}`, or set `data: {{download: true}}` in the config to "
+                 "fetch them as workflow jobs, or remove those tasks from the config.")
+    return "\n".join(lines)
+
+
+def fetch_rules(files: list[DataFile]) -> dict[str, tuple[str, list[str]]]:
+    """Suite -> (its directory, the names of its missing files): the workflow's fetch rule of each suite, which
+    fetches each file as one job."""
+    rules: dict[str, tuple[str, list[str]]] = {}
+    for file in files:
+        rules.setdefault(file.suite, (str(file.path.parent), []))[1].append(file.path.name)
+    return rules

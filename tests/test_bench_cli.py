@@ -60,3 +60,26 @@ def test_cli_leaves_sigpipe_as_it_found_it(capsys):
     before = signal.getsignal(signal.SIGPIPE)
     assert main(["tasks", "--suite", "toy"]) == 0
     assert signal.getsignal(signal.SIGPIPE) == before
+
+
+def test_options_with_fixed_values_list_them_and_label_means_one_thing():
+    """--help shows every fixed set of values; `--label` is a method label wherever it appears (the report's
+    printed note is --note)."""
+    import argparse
+
+    from drol.cli import build_parser
+    from drol.methods import labels, methods
+    from drol.reports.figures import FIGURES
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    options = {(name, opt): action for name, sub in commands.items() for action in sub._actions
+               for opt in action.option_strings}
+    assert list(options["train", "--method"].choices) == list(methods())
+    assert list(options["train", "--label"].choices) == list(labels())
+    assert list(options["report", "--only"].choices) == list(FIGURES)
+    assert list(options["tasks", "--suite"].choices) == ["ogbench", "d4rl", "toy"]
+    assert list(options["train", "--checkpoints"].choices) == ["final", "all", "none"]
+    assert ("report", "--label") not in options and ("report", "--note") in options
+    help_text = commands["train"].format_help()
+    assert "{fql,drol}" in help_text and "{final,all,none}" in help_text

@@ -87,6 +87,17 @@ def test_toy_config_plan_by_hand(no_data):
     assert result["ms_per_update"]["source"] == "given" and result["dims_unknown"] == {}
 
 
+@pytest.mark.parametrize(("retention", "per_run"), [("final", 1), ("all", 2), ("none", 0)])
+def test_checkpoint_disk_follows_the_retention(no_data, retention, per_run, capsys):
+    # 20 updates with a checkpoint every 10: `all` keeps step-10 and step-20.
+    result = plan(load_config(TOY_CONFIG), ms_per_update=5, checkpoints=retention)
+    totals = result["totals"]
+    assert result["checkpoints"] == retention and totals["checkpoints_kept"] == 3 * per_run
+    assert totals["checkpoint_bytes"] == per_run * (2 * TOY_DROL_BYTES + TOY_FQL_BYTES)
+    assert main(["plan", "--configfile", TOY_CONFIG, "--ms-per-update", "5", "--checkpoints", retention]) == 0
+    assert f"checkpoints kept: {3 * per_run} (--checkpoints {retention})" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("method", ["drol", "fql"])
 def test_checkpoint_bytes_equal_a_real_checkpoints_tensors(method, tiny_batch):
     """The estimate is the byte count of the tensors a checkpoint holds: agent state and Adam state after a step."""

@@ -1,9 +1,12 @@
 """`drol query`: the database is read, but a query writes no file (unless --allow-write-files) and never
-installs or loads an extension; empty SQL and a file that is not a database get one line naming the fix."""
+installs or loads an extension; empty SQL and a file that is not a database get one line naming the fix. The SQL
+comes from the argument, a file or stdin; CSV keeps integer columns integer; Parquet export is one COPY."""
 
+import io
 import json
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from conftest import write_run_dir
 
@@ -126,3 +129,41 @@ def test_a_file_that_is_not_a_database_is_named(tmp_path, capsys):
     err = one_line_error(capsys)
     assert f"{passwd}" in err and "not a DuckDB database" in err
     assert "drol build-db results/runs --out results.duckdb" in err and f"--out {passwd}" not in err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_sql_from_a_file_or_stdin(db, tmp_path, capsys, monkeypatch):
+    sql = "SELECT 1 AS a;\n-- the last statement's result is printed\nSELECT count(*) AS n FROM runs;\n"
+    (tmp_path / "q.sql").write_text(sql)
+    for argv, stdin in ((["-f", str(tmp_path / "q.sql")], ""), (["-f", "-"], sql), (["-"], sql), ([], sql)):
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        assert main(["query", *argv, "--db", str(db), "--json"]) == 0, argv
+        assert json.loads(capsys.readouterr().out) == [{"n": 2}], argv
+    monkeypatch.setattr("sys.stdin", Terminal())  # no argument, nothing piped in: say how to pass SQL
+    assert main(["query", "--db", str(db)]) == 2
+    assert "no SQL given" in one_line_error(capsys)
+    assert main(["query", "-f", str(tmp_path / "missing.sql"), "--db", str(db)]) == 2
+    err = one_line_error(capsys)
+    assert "missing.sql" in err and "No such file" in err
+
+
+def test_csv_keeps_integer_columns_with_nulls_integer(db, capsys):
+    sql = f"SELECT label, K, coef, [K, 1] AS pair FROM hparams WHERE task = '{TOY_TASK}' ORDER BY label"
+    assert run_query(db, sql, "--csv") == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "label,K,coef,pair", 'DROL,4,1.0,"[4, 1]"', 'DROL(16),16,1.0,"[16, 1]"', 'FQL,,10.0,"[null, 1]"']
+
+
+def test_parquet_export_is_one_command(db, tmp_path, capsys):
+    out = tmp_path / "hparams.parquet"
+    sql = f"SELECT label, K, coef FROM hparams WHERE task = '{TOY_TASK}' ORDER BY label"
+    assert run_query(db, f"COPY ({sql}) TO '{out}' (FORMAT parquet)", "--allow-write-files") == 0
+    table = pq.read_table(out)
+    assert str(table.schema.field("K").type) == "int32" and table.column("K").null_count == 1
+    capsys.readouterr()
+    assert run_query(db, sql, "--json") == 0
+    assert table.to_pylist() == json.loads(capsys.readouterr().out)

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("seaborn")
 
+import plotted
 from conftest import write_run_dir
 
 from drol.config import parse_sets, resolve_run  # noqa: E402
@@ -125,14 +126,16 @@ LABEL = "Demo: short CPU runs, not comparable to the paper"
 
 @pytest.fixture(scope="module")
 def rendered(database, tmp_path_factory):
-    """Every figure once without a label (one function at a time) and once with LABEL (write_figures, given an
-    open read-only connection)."""
+    """Every figure once without a label (one function at a time; drawn: their matplotlib figures) and once with
+    LABEL (write_figures, given an open read-only connection)."""
     out = tmp_path_factory.mktemp("rendered")
-    plain = {stem: function(database["db"], out / "plain") for stem, function in figures.FIGURES.items()}
+    with pytest.MonkeyPatch.context() as patch:
+        drawn = plotted.capture(patch)
+        plain = {stem: function(database["db"], out / "plain") for stem, function in figures.FIGURES.items()}
     with duckdb.connect(str(database["db"]), read_only=True) as con:
         labelled = figures.write_figures(con, out / "label", LABEL)
         still_open = con.execute("SELECT count(*) FROM runs").fetchone()[0]
-    return {"plain": plain, "labelled": labelled, "still_open": still_open, "out": out}
+    return {"plain": plain, "labelled": labelled, "still_open": still_open, "out": out, "drawn": drawn}
 
 
 @pytest.mark.parametrize("stem", list(figures.FIGURES))
@@ -192,18 +195,22 @@ def test_missing_database_is_one_clear_error(tmp_path):
 
 
 def test_runtime_uses_the_runtime_label_and_falls_back_to_all_runs(database, labelled_database):
-    with duckdb.connect(str(labelled_database["db"]), read_only=True) as con:
-        frame, source = figures.runtime_data(con)
-    assert set(frame.run_id) == set(labelled_database["timing"]) and "labelled 'runtime'" in source
-    cases = figures.runtime_cases(frame)
-    assert list(cases.index) == [("FQL", 0), ("DROL", 1), ("DROL", 4), ("DROL", 8), ("DROL", 16)]
-    assert list(cases.train) == [90.0, 53.0, 62.0, 74.0, 98.0] and list(cases.n) == [1] * 5
-    # No run labelled 'runtime': the timed runs of one setting (task, device, nets, training length): the largest
-    # networks, then the most cases: the cube-single timing runs (4 x 512; FQL, K = 1, 4, 8, 16), not the toy
-    # task (3 x 128, more cases) nor the full-length cube runs (FQL, K = 16 only), whose timings are not mixed in.
-    with duckdb.connect(str(database["db"]), read_only=True) as con:
-        frame, source = figures.runtime_data(con)
-    assert "no run is labelled" in source and set(frame.run_id) == set(labelled_database["timing"])
+    """The figure's bars are the rows of the view `runtime` with shown: the runs labelled 'runtime' when there are
+    any; else the timed runs of one setup (task, device, nets, batch, steps): the largest networks, then the most
+    cases: the cube-single timing runs (4 x 512; FQL, K = 1, 4, 8, 16), not the toy task (3 x 128, more cases)
+    nor the full-length cube runs (FQL, K = 16 only), whose timings are other rows of the view."""
+    expected = [("FQL", 0), ("DROL", 1), ("DROL", 4), ("DROL", 8), ("DROL", 16)]
+    for db, timing_runs, words in ((labelled_database["db"], True, "labelled 'runtime'"),
+                                   (database["db"], False, "no run is labelled")):
+        with duckdb.connect(str(db), read_only=True) as con:
+            frame, source = figures.runtime_data(con)
+            shown = con.execute("SELECT DISTINCT task, steps, timing_runs FROM runtime WHERE shown").fetchall()
+            others = con.execute("SELECT sum(n_runs) FROM runtime WHERE NOT shown").fetchone()[0]
+        assert shown == [(CUBE, 20, timing_runs)] and words in source
+        assert others == len(database["runs"]) - len(labelled_database["timing"])
+        cases = figures.runtime_cases(frame)
+        assert list(cases.index) == expected
+        assert list(cases.train) == [90.0, 53.0, 62.0, 74.0, 98.0] and list(cases.n) == [1] * 5
 
 
 def test_train_metrics_are_tail_means_per_run(database):
@@ -293,31 +300,33 @@ def test_tables_and_figures_show_the_same_setting_and_never_timing_runs(tmp_path
         curves = figures.learning_curves_data(con)
         assert con.execute("SELECT count(*) FROM task_scores WHERE steps = 20").fetchone() == (0,)
         assert con.execute("SELECT count(*) FROM result_runs WHERE steps = 20").fetchone() == (0,)
+        # One row per label, K beside it: DROL(16) and DROL are the same runs on cube-single (tuned K 16).
+        table4 = con.execute("SELECT label, K, steps, n_seeds FROM table4 WHERE task = ? AND ours_mean IS NOT NULL",
+                             [CUBE]).fetchall()
     last = curves.groupby("label").step.max().to_dict()
     assert last == {"FQL": STEPS, "DROL(16)": 50, "DROL": 50}  # cube-single: DROL's tuned K is 16, one run
     assert curves.groupby("label").run_id.nunique().to_dict() == {"FQL": 2, "DROL(16)": 3, "DROL": 3}
+    assert table4 == [("FQL", None, STEPS, 2), ("DROL(16)", 16, 50, 3), ("DROL", 16, 50, 3)]
 
 
-def test_each_figure_draws_the_numbers_of_its_view(labelled_database):
-    """The figures' data against the views and the statistics: K sensitivity against `k_sensitivity`, the
-    learning curves' last evaluation against `task_scores`, the performance profiles against stats' profiles."""
-    from drol.reports.tables import family_statistics
+@pytest.mark.parametrize("stem", sorted(plotted.CHECKS))
+def test_each_figure_draws_the_numbers_of_its_view(database, rendered, stem):
+    """The numbers on the figure's axes are its view's shown rows (tests/plotted.py says which, per figure)."""
+    with duckdb.connect(str(database["db"]), read_only=True) as con:
+        plotted.CHECKS[stem](rendered["drawn"], con)
 
-    db = labelled_database["db"]
-    with duckdb.connect(str(db), read_only=True) as con:
-        sweep = figures.k_sensitivity_data(con)
-        view = con.execute("SELECT task, K, mean, n_seeds FROM k_sensitivity WHERE shown ORDER BY task, K").fetchall()
-        curves = figures.learning_curves_data(con)
-        scores = con.execute("SELECT task, label, mean, n_seeds FROM task_scores WHERE shown "
-                             "ORDER BY task, label").fetchall()
-        profiles = figures.performance_profile_data(con)
-    drawn = sweep.groupby(["task", "K"]).score.agg(["mean", "count"]).reset_index()
-    assert [(t, k, pytest.approx(m), n) for t, k, m, n in drawn.itertuples(index=False)] == view
-    final = curves[curves.step == curves.groupby("run_id").step.transform("max")]
-    drawn = final.groupby(["task", "label"]).score.agg(["mean", "count"]).reset_index()
-    assert sorted((t, lb, pytest.approx(m), n) for t, lb, m, n in drawn.itertuples(index=False)) == scores
-    stats = {(s.family, s.method): s for s in family_statistics(db, n_resamples=50)}
-    assert set(stats) == set(zip(profiles.family, profiles.label))
-    for (family, label), p in profiles.groupby(["family", "label"]):
-        assert np.array_equal(p.fraction.to_numpy(), stats[family, label].profile), (family, label)
-        assert p.n_runs.iloc[0] == sum(map(len, stats[family, label].strata.values()))
+
+def test_k_figures_draw_the_tasks_and_k_of_the_sweep(database, rendered):
+    """Fig. 3 top draws, task by task, the K values `k_sensitivity` shows; the routing figure a run of the
+    setting shown."""
+    with duckdb.connect(str(database["db"]), read_only=True) as con:
+        view = dict(con.execute("SELECT task, list(K ORDER BY K) FROM k_sensitivity WHERE shown GROUP BY task")
+                    .fetchall())
+        shown = {run_id for (run_id,) in con.execute("SELECT run_id FROM shown_runs WHERE for_task").fetchall()}
+        routing = figures.routing_data(con)
+    drawn = {}
+    for sub in rendered["drawn"]["train_metrics_vs_k"].subfigs:
+        task = sub.get_suptitle().split("  (")[0]
+        drawn[task] = sorted({int(k) for ax in sub.axes for line in ax.lines for k in line.get_xdata()})
+    assert drawn == view
+    assert routing and all(run.run_id in shown for _, run, _, _ in routing)

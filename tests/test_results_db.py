@@ -22,6 +22,7 @@ from conftest import write_run_dir
 
 from drol.config import parse_sets, resolve_run
 from drol.methods import K_SWEEP
+from drol.results.catalog import METRICS
 from drol.results.cli import add_commands
 from drol.results.db import (
     PAPER_FAMILY,
@@ -129,6 +130,7 @@ def test_row_counts_per_table(fabricated):
         "paper_scores": len(registry_csv("paper_table4.csv")),
         "paper_family_scores": len(registry_csv("paper_table1.csv")),
         "d4rl_ref_scores": len(registry_csv("d4rl_ref_scores.csv")),
+        "metrics": len(METRICS),
     }
     assert set(counts) == set(TABLES)
     for table, n in counts.items():
@@ -480,7 +482,7 @@ def test_cli_help_documents_every_option():
     parser = argparse.ArgumentParser(prog="drol")
     sub = parser.add_subparsers(dest="command")
     add_commands(sub)
-    assert set(sub.choices) == {"build-db", "query"}
+    assert set(sub.choices) == {"build-db", "query", "schema"}
     for command, subparser in sub.choices.items():
         options = [a for a in subparser._actions if not isinstance(a, argparse._HelpAction)]
         assert options and all(a.help for a in options), command

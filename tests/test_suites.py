@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -114,7 +113,10 @@ def test_drol_tasks_shows_the_suites_data_status(tmp_path, capsys):
     assert len(rows) == 5 and all(row.endswith("present") for row in rows)  # the five tasks share the file
     assert main(["tasks", "--suite", "toy"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[1].endswith("built in")
-    assert main(["tasks", "--suite", "atari"]) == 2
+    with pytest.raises(SystemExit) as exit_:  # argparse: not one of the choices --help lists
+        main(["tasks", "--suite", "atari"])
+    assert exit_.value.code == 2
+    assert main(["tasks", "--suite", "toy", "--family", "cube-single-play"]) == 2
 
 
 def test_data_identity_holds_only_what_changes_the_data():
@@ -200,7 +202,8 @@ def test_workflow_data_options_per_suite(tmp_path):
 
 
 def test_workflow_lists_missing_download_only_files(tmp_path):
-    from drol.workflow import dataset_inputs, missing_data_message
+    from drol.data.d4rl import D4RL_URLS, d4rl_spec
+    from drol.workflow import dataset_inputs, fetch_rules, missing_data_message, missing_downloads
 
     def run(task, settings):
         return SimpleNamespace(spec=SimpleNamespace(task=task), data=settings)
@@ -212,16 +215,26 @@ def test_workflow_lists_missing_download_only_files(tmp_path):
     assert dataset_inputs(toy) == [] and dataset_inputs(run(UMAZE, replace(here, d4rl_route="d4rl"))) == []
     assert dataset_inputs(regenerated) == [str(tmp_path / "cube-single-play-v0.npz"),
                                            str(tmp_path / "cube-single-play-v0-val.npz")]
-    message = missing_data_message([humanoid, umaze, regenerated, toy])
-    expected = sorted([*dataset_inputs(humanoid), *dataset_inputs(umaze)])
-    assert message == (
-        f"3 dataset file(s) are missing and cannot be regenerated here: {', '.join(expected)}. "
-        "Download OGBench datasets with ogbench.download_datasets([...], DIR) and set data.ogbench_dir "
-        "(or DROL_DATA_DIR); put D4RL HDF5 files in data.d4rl_dir (or DROL_D4RL_DIR); "
-        "or remove those tasks from the config.")
-    for path in expected:
-        Path(path).touch()
-    assert missing_data_message([humanoid, umaze, regenerated, toy]) == ""
+    missing = missing_downloads([humanoid, umaze, regenerated, toy, humanoid])
+    # OGBench's files first (the suites' order), each once, then D4RL's.
+    assert [str(f.path) for f in missing] == sorted(dataset_inputs(humanoid)) + dataset_inputs(umaze)
+    umaze_file = d4rl_spec(UMAZE).hdf5_file
+    ogbench = "https://rail.eecs.berkeley.edu/datasets/ogbench"
+    assert missing_data_message(missing) == "\n".join([
+        "3 dataset file(s) the config's runs read are missing:",
+        f"  into {tmp_path}:",
+        f"    {ogbench}/humanoidmaze-medium-navigate-v0-val.npz",
+        f"    {ogbench}/humanoidmaze-medium-navigate-v0.npz",
+        f"    {D4RL_URLS['antmaze']}/{umaze_file}",
+        f"Fetch them with `drol fetch-data {HUMANOID} {UMAZE} --data-dir {tmp_path} --d4rl-dir {tmp_path}`, or set "
+        "`data: {download: true}` in the config to fetch them as workflow jobs, or remove those tasks from the "
+        "config."])
+    assert fetch_rules(missing) == {
+        "ogbench": (str(tmp_path), ["humanoidmaze-medium-navigate-v0-val.npz", "humanoidmaze-medium-navigate-v0.npz"]),
+        "d4rl": (str(tmp_path), [umaze_file])}
+    for file in missing:
+        file.path.touch()
+    assert missing_downloads([humanoid, umaze, regenerated, toy]) == []
 
 
 def test_load_goes_through_the_suite():

@@ -139,11 +139,15 @@ AGGREGATE_RULES = {"run_labels", "build_db", "tables", "figure_runtime", "figure
 
 @pytest.mark.slow
 def test_incremental_rebuilds(workdir):
-    result = snakemake(workdir, TOY)
+    result = snakemake(workdir, {**TOY, "checkpoints": "all"})
     assert result.returncode == 0, result.stderr[-3000:]
     before = {str(p.parent.parent.relative_to(workdir)) for p in (workdir / "results/runs").rglob("run.json")}
-    # A second run right after a finished one does nothing.
+    # `checkpoints: all` reached the jobs: each run kept its checkpoint of step 10 beside the final one.
+    run_dirs = [p.parent for p in (workdir / "results/runs").rglob("run.json")]
+    assert run_dirs and all((d / "checkpoints" / "step-10.pt").is_file() for d in run_dirs)
+    # A second run right after a finished one does nothing, whatever the checkpoint retention now says.
     assert planned_jobs(workdir, TOY) == {}
+    assert planned_jobs(workdir, {**TOY, "checkpoints": "none"}) == {}
 
     def expect_new(config, n_new):
         jobs = planned_jobs(workdir, config)

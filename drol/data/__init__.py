@@ -157,7 +157,6 @@ class Suite(ABC):
 
     name: str  # the suite's name, Task.suite
     scorer_name: str  # how an evaluation episode is scored: "success" or "normalized_return"
-    missing_data_fix: str = ""  # how to get this suite's missing files (the workflow's message); "" when none
     config_dir_key: str | None = None  # the workflow config's `data` key naming this suite's directory
     # When its environments can count an episode's success (SUCCESS_TIMINGS): after the step only, unless
     # the suite's environments offer both.
@@ -189,6 +188,11 @@ class Suite(ABC):
     def regenerable(self, task) -> bool:
         """Whether drol can regenerate the task's data here (`drol gen-data`)."""
         return False
+
+    def published_url(self, task, path: Path) -> str | None:
+        """Where the suite publishes the dataset file `path` (one of the task's `dataset_paths`) for download
+        (`drol fetch-data`); None when it publishes none."""
+        return None
 
     def data_status(self, task, settings: DataSettings) -> str:
         """One of DATA_STATUSES: "present", else "regenerable" or "download only"."""

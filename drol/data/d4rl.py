@@ -71,6 +71,7 @@ import functools
 import io
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -250,7 +251,8 @@ def read_hdf5(path: Path, spec: D4RLSpec) -> dict[str, np.ndarray]:
     if not path.exists():
         raise DataError(f"{path}: D4RL file of {spec.name} not found (looked in {path.parent}: $DROL_D4RL_DIR, "
                         f"else $D4RL_DATASET_DIR, else ~/.d4rl/datasets; never downloaded here); download it "
-                        f"from {spec.url} into that directory, or use route='minari'")
+                        f"from {spec.url} into that directory (`drol fetch-data {spec.name} --d4rl-dir "
+                        f"{shlex.quote(str(path.parent))}`), or use route='minari'")
     try:
         import h5py
     except ImportError:
@@ -463,7 +465,6 @@ class D4RLSuite(Suite):
 
     name = "d4rl"
     scorer_name = "normalized_return"
-    missing_data_fix = "put D4RL HDF5 files in data.d4rl_dir (or DROL_D4RL_DIR)"
     config_dir_key = "d4rl_dir"
 
     def default_data_dir(self) -> Path:
@@ -472,6 +473,9 @@ class D4RLSuite(Suite):
     def dataset_paths(self, task, settings: DataSettings) -> list[Path]:
         # Only the hdf5 route reads known files; the d4rl package and Minari find their own.
         return [hdf5_path(task.name, self.data_dir(settings))] if settings.d4rl_route == "hdf5" else []
+
+    def published_url(self, task, path: Path) -> str:
+        return d4rl_spec(task.name).url
 
     def load(self, task, device, settings: DataSettings) -> TaskData:
         # No default directory here: each route has its own (Minari: $MINARI_DATASETS_PATH).

@@ -125,7 +125,7 @@ def missing_message(task_name: str, path: Path) -> str:
     fix = (f"regenerate it with `drol gen-data {task_name} --episodes N` or download it"
            if regenerable(task_name) else "download it (it cannot be regenerated here)")
     return (f"{path} not found (offline mode never downloads): {fix} from {DATASET_URL}/{path.name} "
-            f"(e.g. ogbench.download_datasets(['{dataset_stem(task_name)}'], '{path.parent}')), "
+            f"(`drol fetch-data {dataset_stem(task_name)} --data-dir {shlex.quote(str(path.parent))}`), "
             "or set DROL_DATA_DIR to the directory that holds it")
 
 
@@ -325,8 +325,6 @@ class OGBenchSuite(Suite):
 
     name = "ogbench"
     scorer_name = "success"
-    missing_data_fix = ("Download OGBench datasets with ogbench.download_datasets([...], DIR) and set "
-                        "data.ogbench_dir (or DROL_DATA_DIR)")
     config_dir_key = "ogbench_dir"
     success_timings = ("post", "pre")
 
@@ -340,6 +338,13 @@ class OGBenchSuite(Suite):
         from drol.data.generate import regenerable
 
         return regenerable(task.name)
+
+    def published_url(self, task, path: Path) -> str:
+        """OGBench's own download location (what `ogbench.download_datasets` fetches)."""
+        _quiet_ogbench()
+        from ogbench.utils import DATASET_URL
+
+        return f"{DATASET_URL}/{path.name}"
 
     def load(self, task, device, settings: DataSettings) -> TaskData:
         return load_ogbench(task, device, self.data_dir(settings), settings.offline)

@@ -1,7 +1,8 @@
-"""`drol build-db` and `drol query`: registered on drol's argument parser by `add_commands(subparsers)`.
+"""`drol build-db`, `drol query` and `drol schema`: registered on drol's argument parser by
+`add_commands(subparsers)`.
 
-Errors a user can fix (no run directory found, a broken run directory, a missing database, an SQL error)
-print one line naming the thing and the fix on stderr, and exit 2.
+Errors a user can fix (no run directory found, a broken run directory, a missing database, an SQL error, an
+unknown table) print one line naming the thing and the fix on stderr, and exit 2.
 """
 
 from __future__ import annotations
@@ -49,21 +50,51 @@ def _status_counts(db: Path) -> dict[str, int]:
         return dict(con.execute("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status").fetchall())
 
 
+def _sql_text(args: argparse.Namespace) -> str:
+    """The SQL of `drol query`: the argument, the file of -f, or stdin (`-`, or no argument with piped input)."""
+    from drol.results.db import ResultsError
+
+    if args.file is not None and args.file != "-":
+        try:
+            return Path(args.file).read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            raise ResultsError(f"cannot read the SQL file {args.file} ({reason}); pass a text file of SQL to -f") \
+                from None
+    if args.sql is not None and args.sql != "-":
+        return args.sql
+    if args.file is None and args.sql is None and sys.stdin.isatty():
+        raise ResultsError('no SQL given; pass it as an argument (drol query "SELECT * FROM table4"), in a file '
+                           "(drol query -f query.sql) or on stdin (drol query - < query.sql)")
+    return sys.stdin.read()
+
+
 def _query(args: argparse.Namespace) -> int:
     from drol.results.db import ResultsError
     from drol.results.query import query
 
     fmt = "csv" if args.csv else "json" if args.json else "table"
     try:
-        text = query(args.db, args.sql, fmt, allow_write_files=args.allow_write_files)
+        text = query(args.db, _sql_text(args), fmt, allow_write_files=args.allow_write_files)
     except ResultsError as err:
         return _fail("query", err)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    from drol.results.db import ResultsError
+    from drol.results.query import schema
+
+    try:
+        print(schema(args.db, args.name))
+    except ResultsError as err:
+        return _fail("schema", err)
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register `build-db` and `query` on drol's subcommand parsers."""
+    """Register `build-db`, `query` and `schema` on drol's subcommand parsers."""
     p = subparsers.add_parser(
         "build-db", help="load run directories and the paper's reference tables into results.duckdb",
         description="Load every run directory (run.json, evals.parquet, train_metrics.parquet, timing.json, "
@@ -77,12 +108,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "query", help="run SQL on results.duckdb (read-only)",
-        description="Run one SQL statement on the results database, opened read-only; the query can neither "
-                    "write files (unless --allow-write-files) nor install or load extensions. Tables: tasks, hparams, "
-                    "runs, run_labels, evaluations, train_metrics, timings, snapshots, snapshot_states, "
-                    "paper_scores, paper_family_scores, d4rl_ref_scores. Views: final_scores, task_scores, "
-                    "family_scores, table4, table1, k_sensitivity, runtime, learning_curves, labelled_runs.")
-    p.add_argument("sql", help='the SQL statement, e.g. "SELECT * FROM table4 WHERE ours_mean IS NOT NULL"')
+        description="Run SQL on the results database, opened read-only, and print the result of its last "
+                    "statement; the query can neither write files (unless --allow-write-files) nor install or load "
+                    "extensions. The SQL comes from the argument, a file (-f) or stdin. `drol schema` lists the "
+                    "tables and views; export to Parquet with COPY (SELECT ...) TO 'out.parquet' (FORMAT parquet) "
+                    "and --allow-write-files.")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("sql", nargs="?",
+                        help='the SQL, e.g. "SELECT * FROM table4 WHERE ours_mean IS NOT NULL"; - (or none, with '
+                             "input piped in) reads it from stdin")
+    source.add_argument("-f", "--file", metavar="FILE", help="read the SQL from FILE (- for stdin)")
     p.add_argument("--db", default=DEFAULT_DB, help=f"database file (default {DEFAULT_DB})")
     p.add_argument("--allow-write-files", action="store_true",
                    help="let the query write files (COPY ... TO, EXPORT DATABASE) and read files other than the "
@@ -91,3 +126,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     fmt.add_argument("--csv", action="store_true", help="print CSV (header row, NULL as empty)")
     fmt.add_argument("--json", action="store_true", help="print JSON: a list of objects, one per row")
     p.set_defaults(func=_query)
+
+    p = subparsers.add_parser(
+        "schema", help="list the tables and views of results.duckdb, or one's columns, with their comments",
+        description="Print every table and view of the results database with its comment, or, given a name, that "
+                    "table's or view's columns with type and comment (units included). The training-metric names "
+                    "are documented in the table metrics: drol query \"SELECT * FROM metrics\".")
+    p.add_argument("name", nargs="?", metavar="TABLE_OR_VIEW", help="a table or view, e.g. task_scores (default: list "
+                                                                     "them all)")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"database file (default {DEFAULT_DB})")
+    p.set_defaults(func=_schema)

@@ -2,7 +2,8 @@
 
 `build_database` loads every run directory (run.json, evals.parquet, train_metrics.parquet,
 snapshots.parquet, timing.json; see drol/seedrun.py) plus the reference tables of drol/registry/ into a new
-database: tables from schema.sql, then the views of views.sql. It writes a temporary file next to the
+database: tables from schema.sql, then the views of views.sql, then the `metrics` table and the comments
+on every table, view and column (drol/results/catalog.py). It writes a temporary file next to the
 output and renames it onto the output, so a reader never sees a half-built database. The same run
 directories give the same content: rows are inserted in a fixed order and nothing of the build (time,
 host) is stored.
@@ -30,14 +31,16 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from drol.live import EVAL_COLUMNS, read_live
 from drol.methods import STUDY_LABELS, method_rows
+from drol.results.catalog import describe
 from drol.rundir import FileLock
 from drol.tasks import Task, UnknownName, get_task, registry
 
 STORAGE_VERSION = "v1.0.0"  # oldest DuckDB storage format: readable by every DuckDB 1.x client
 # Tables in load order (also the keys of build_database's return value).
 TABLES = ("tasks", "hparams", "methods", "runs", "run_labels", "evaluations", "train_metrics", "timings", "snapshots",
-          "snapshot_states", "paper_scores", "paper_family_scores", "d4rl_ref_scores")
+          "snapshot_states", "paper_scores", "paper_family_scores", "d4rl_ref_scores", "metrics")
 # Our task families -> the family names of the paper's Table 1 (paper_table1.csv). The paper groups the
 # twelve adroit tasks (our four d4rl-adroit-* families) into one family, `adroit`.
 PAPER_FAMILY = {
@@ -62,7 +65,6 @@ KEYS = {"tasks": ("name",), "hparams": ("task", "label", "source"), "methods": (
         "run_labels": ("run_id", "label"), "evaluations": ("run_id", "step", "episode"), "timings": ("run_id",),
         "snapshots": ("run_id", "step", "state_id", "candidate"), "snapshot_states": ("run_id", "state_id"),
         "paper_scores": ("task", "label"), "paper_family_scores": ("family", "label"), "d4rl_ref_scores": ("task",)}
-EVAL_COLUMNS = ("step", "episode", "success", "return", "score", "length")
 # Files a run writes when it ends (finished or diverged); a running run may have none of them yet.
 REQUIRED_WHEN_ENDED = ("evals.parquet", "train_metrics.parquet", "timing.json")
 BUILD_HINT = "drol build-db results/runs --out results.duckdb"
@@ -247,6 +249,7 @@ def _load_run(run_dir: Path, base: Path) -> dict:
         "steps": train.get("steps", run.get("steps")), "batch_size": train.get("batch_size"),
         "eval_episodes": train.get("eval_episodes"), "actor_hidden_dims": agent.get("actor_hidden_dims"),
         "value_hidden_dims": agent.get("value_hidden_dims"), "status": run["status"], "step": run.get("step"),
+        "checkpoint_step": run.get("checkpoint_step"),
         "diverged_at_step": run.get("diverged_at_step"),
         "wall_time_s": timing.get("wall_time_s") if timing else None, "device": run.get("device"),
         "data_route": dataset.get("route"), "success_timing": train.get("success_timing"),
@@ -254,6 +257,7 @@ def _load_run(run_dir: Path, base: Path) -> dict:
         "dataset_size": dataset.get("size"), "obs_dim": run.get("obs_dim"), "action_dim": run.get("action_dim"),
         "config": json.dumps(run["config"], sort_keys=True),
         "versions": json.dumps(run.get("versions"), sort_keys=True),
+        "git_commit": (run.get("git") or {}).get("commit"), "git_dirty": (run.get("git") or {}).get("dirty"),
         "dataset_info": json.dumps(dataset.get("info"), sort_keys=True), "run_dir": _relative(run_dir, base),
     }
     labels = run.get("labels", [])
@@ -272,6 +276,12 @@ def _load_run(run_dir: Path, base: Path) -> dict:
     if (run_dir / "train_metrics.parquet").is_file():
         frames["train_metrics"] = _read_parquet(run_dir / "train_metrics.parquet", ("step", "name", "value"))
         _require_numeric(run_dir / "train_metrics.parquet", frames["train_metrics"], ("step", "value"))
+    if run["status"] not in ("finished", "diverged"):  # what a run still training has recorded so far
+        for kind, table, columns in (("evals", "evaluations", EVAL_COLUMNS), ("metrics", "train_metrics", None)):
+            live = read_live(run_dir, kind)
+            if live is not None and table not in frames:
+                frames[table] = live
+                _require_numeric(run_dir / "live", live, columns or ("step", "value"))
     if (run_dir / "snapshots.parquet").is_file():
         snaps = _read_parquet(run_dir / "snapshots.parquet")
         if len(snaps):
@@ -383,6 +393,7 @@ def _build_locked(run_dirs: list[Path], out_path: Path) -> dict[str, int]:
             _insert(con, table, frame)
         _check_keys(con)
         con.execute(_sql("views.sql"))
+        describe(con)  # the metrics table, and a comment on every table, view and column
         counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
         con.execute("USE memory")
         con.execute("DETACH results")  # checkpoints: the file is complete, no WAL left

@@ -1,17 +1,23 @@
-"""`drol query`: SQL on results.duckdb, opened read-only, unable to write files or install anything.
+"""`drol query`: SQL on results.duckdb, opened read-only, unable to write files or install anything;
+`drol schema`: the database's tables, views and columns with their comments (drol/results/catalog.py).
 
 `connect_read_only` is also how the reports open the database.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+import shutil
+import textwrap
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from drol.results.catalog import OBJECTS
 from drol.results.db import BUILD_HINT, ResultsError, one_line
 
 FORMATS = ("table", "csv", "json")
@@ -42,6 +48,15 @@ def _is_duckdb_file(path: Path) -> bool:
     except OSError:
         return False
 
+
+
+def _csv_cell(value):
+    """NULL as an empty field, a list or struct as JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return value
 
 
 def _cell(value):
@@ -116,11 +131,62 @@ def query(db_path: Path | str, sql: str, fmt: str = "table", allow_write_files: 
     if fmt == "json":
         records = [{c: _cell(v) for c, v in zip(columns, row)} for row in rows]
         return json.dumps(records, indent=1, default=str, allow_nan=False)
+    if fmt == "csv":  # written cell by cell: an integer column with NULLs stays integer (no pandas float upcast)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(_cell(v)) for v in row] for row in rows)
+        return out.getvalue()
     frame = pd.DataFrame([[_cell(v) for v in row] for row in rows], columns=columns, dtype=object)
-    if fmt == "csv":
-        for column in frame.columns:
-            frame[column] = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in frame[column]]
-        return frame.to_csv(index=False)
     if not rows:
         return "  ".join(columns) + "\n(0 rows)"
     return frame.map(lambda v: "NULL" if v is None else v).to_string(index=False)
+
+
+_OBJECTS_SQL = ("SELECT table_name AS name, 'table' AS kind, comment FROM duckdb_tables() "
+                "WHERE database_name = current_database() "
+                "UNION ALL SELECT view_name, 'view', comment FROM duckdb_views() "
+                "WHERE database_name = current_database() AND NOT internal")
+
+
+def schema(db_path: Path | str, name: str | None = None) -> str:
+    """The tables, then the views, with their comments (in the order drol/results/catalog.py describes them);
+    with `name`, that table's or view's columns with type and comment."""
+    con = connect_read_only(db_path, query_config())
+    try:
+        order = {n: i for i, n in enumerate(OBJECTS)}
+        objects = sorted(con.execute(f"SELECT name, kind, coalesce(comment, '') FROM ({_OBJECTS_SQL})").fetchall(),
+                         key=lambda o: (o[1], order.get(o[0], len(order)), o[0]))
+        if name is None:
+            return _aligned(("name", "kind", "comment"), objects)
+        found = [o for o in objects if o[0].lower() == name.lower()]
+        if not found:
+            raise ResultsError(f"no table or view named {name!r} in {db_path}; list them with "
+                               f"`drol schema --db {db_path}`")
+        name, kind, comment = found[0]
+        columns = con.execute("SELECT column_name, data_type, coalesce(comment, '') FROM duckdb_columns() "
+                              "WHERE database_name = current_database() AND table_name = ? ORDER BY column_index",
+                              [name]).fetchall()
+    finally:
+        con.close()
+    title = textwrap.fill(f"{kind} {name}: {comment}", _width(), subsequent_indent="  ", break_long_words=False,
+                          break_on_hyphens=False)
+    return f"{title}\n\n" + _aligned(("column", "type", "comment"), columns)
+
+
+def _width() -> int:
+    return shutil.get_terminal_size((120, 24)).columns  # 120 (or $COLUMNS) when not a terminal
+
+
+def _aligned(header: tuple[str, ...], rows: list[tuple]) -> str:
+    """Left-aligned columns, the last one wrapped to the terminal's width."""
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows)]
+    indent = sum(w + 2 for w in widths[:-1])
+    width = max(_width() - indent, 30)
+    lines = []
+    for row in (header, *rows):
+        first = "  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths))
+        wrapped = textwrap.wrap(str(row[-1]), width, break_long_words=False, break_on_hyphens=False) or [""]
+        lines.append(f"{first}  {wrapped[0]}".rstrip())
+        lines += [" " * indent + more for more in wrapped[1:]]
+    return "\n".join(lines)

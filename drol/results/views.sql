@@ -127,8 +127,11 @@ ORDER BY grain, name, label, setting_rank;
 
 -- Per task and method label: mean and std over seeds of the final scores, one row per setting; shown: the
 -- setting the selection rule (`settings`) shows for the task; setting_rank: its rank there (1 = shown).
+-- K: the K of the label's runs (NULL for a method without K; a label resolves to one K per task and
+-- hparams_source), so DROL(16) and DROL rows of a task whose tuned K is 16 show as the same runs.
 CREATE VIEW task_scores AS
-SELECT r.task, r.label, r.suite, r.family, r.hparams_source, r.steps, r.batch_size, r.eval_episodes, r.data_route, r.success_timing,
+SELECT r.task, r.label, r.suite, r.family, any_value(r.K) AS K, r.hparams_source, r.steps, r.batch_size, r.eval_episodes,
+       r.data_route, r.success_timing,
        avg(r.counted_score) FILTER (WHERE r.counted) AS mean,
        stddev_samp(r.counted_score) FILTER (WHERE r.counted) AS std,
        count(DISTINCT r.seed) FILTER (WHERE r.counted) AS n_seeds,
@@ -203,13 +206,14 @@ ORDER BY s.name, s.label, s.setting_rank;
 
 -- The paper's Table 4 beside ours: every row of paper_scores (all 11 methods; ours NULL where we have no run
 -- of that task and label) plus our rows the paper lacks (the toy task; methods the paper lacks). Ours is the
--- setting the selection rule shows: one row per task and label (the other settings are in task_scores).
+-- setting the selection rule shows: one row per task and label (the other settings are in task_scores); K:
+-- the K of our runs (DROL(16) and DROL are the same runs, with equal numbers, where the task's tuned K is 16).
 -- delta = ours - paper; n_diverged: diverged seeds in our mean (counted as 0); n_unfinished: runs of that
 -- setting still running or interrupted (not averaged).
 CREATE VIEW table4 AS
 SELECT coalesce(p.task, o.task) AS task, t.suite, t.family,
        coalesce(p.representative, t.representative) AS representative,
-       coalesce(p.label, o.label) AS label,
+       coalesce(p.label, o.label) AS label, o.K,
        o.hparams_source, o.steps, o.batch_size, o.eval_episodes, o.data_route, o.success_timing,
        o.mean AS ours_mean, o.std AS ours_std, o.n_seeds,
        p.mean AS paper_mean, p.std AS paper_std, p.mark AS paper_mark,
@@ -263,26 +267,62 @@ LEFT JOIN settings sf
 WHERE coalesce(st.shown, false) OR coalesce(sf.shown, false)
 ORDER BY r.label, r.run_id;
 
--- Runtime: medians over runs of the same method, K, device, network/batch shape and seed-block size (a
--- block's ms_per_update is one update of all its seeds).
+-- Runtime (the paper's Fig. 3 bottom): medians over the timed runs (timings.updates_timed > 0) of one method, K,
+-- task, device, network and batch shape, training length (steps) and seed-block size (block_seeds: a block's
+-- ms_per_update is one update of all its seeds); timing_runs: the rows of the workflow's timing runs (label
+-- 'runtime'), never pooled with other runs. shown: the rows the runtime figure draws, the cases (method, K) of
+-- one setup (timing_runs, task, device, networks, batch, steps) of one-seed runs, the first of:
+--   1. the timing runs before other runs (a database without timing runs shows its other timed runs);
+--   2. the largest networks (summed hidden units, the closest to the paper's 4 x 512);
+--   3. the most cases, then the most runs; 4. the setup itself, in order (a deterministic last resort).
+-- Timings of other setups are not comparable (another task, device or load): they are never drawn together.
 CREATE VIEW runtime AS
-SELECT r.method, r.K, t.device, r.actor_hidden_dims, r.value_hidden_dims, r.batch_size, t.block_seeds,
-       median(t.ms_per_update) AS ms_per_update, median(t.ms_per_inference_step) AS ms_per_inference_step,
-       median(t.eval_env_steps_per_s) AS eval_env_steps_per_s,
-       count(*) AS n_runs, count(DISTINCT r.task) AS n_tasks
-FROM timings t JOIN runs r ON r.run_id = t.run_id
-WHERE t.updates_timed > 0
-GROUP BY r.method, r.K, t.device, r.actor_hidden_dims, r.value_hidden_dims, r.batch_size, t.block_seeds
-ORDER BY r.method, r.K, t.device, r.batch_size, t.block_seeds;
+WITH timed AS (
+    SELECT r.method, r.K, r.task, t.device, r.actor_hidden_dims, r.value_hidden_dims, r.batch_size, r.steps,
+           t.block_seeds, r.run_id IN (SELECT run_id FROM run_labels WHERE label = 'runtime') AS timing_runs,
+           t.ms_per_update, t.ms_per_inference_step, t.eval_env_steps_per_s
+    FROM timings t JOIN runs r ON r.run_id = t.run_id
+    WHERE t.updates_timed > 0 AND t.ms_per_update IS NOT NULL
+), cases AS (
+    SELECT method, K, task, device, actor_hidden_dims, value_hidden_dims, batch_size, steps, block_seeds, timing_runs,
+           median(ms_per_update) AS ms_per_update, median(ms_per_inference_step) AS ms_per_inference_step,
+           median(eval_env_steps_per_s) AS eval_env_steps_per_s, count(*) AS n_runs,
+           {'timing_runs': timing_runs, 'task': task, 'device': device, 'actor_hidden_dims': actor_hidden_dims,
+            'value_hidden_dims': value_hidden_dims, 'batch_size': batch_size, 'steps': steps} AS setup
+    FROM timed
+    GROUP BY method, K, task, device, actor_hidden_dims, value_hidden_dims, batch_size, steps, block_seeds, timing_runs
+), setups AS (
+    SELECT setup, row_number() OVER (
+               ORDER BY any_value(timing_runs) DESC,
+                        any_value(coalesce(list_sum(actor_hidden_dims), 0) + coalesce(list_sum(value_hidden_dims), 0)) DESC,
+                        count(*) DESC, sum(n_runs) DESC, setup
+           ) AS setup_rank
+    FROM cases
+    WHERE block_seeds = 1
+    GROUP BY setup
+)
+SELECT c.method, c.K, c.task, c.device, c.actor_hidden_dims, c.value_hidden_dims, c.batch_size, c.steps, c.block_seeds,
+       c.timing_runs, c.ms_per_update, c.ms_per_inference_step, c.eval_env_steps_per_s, c.n_runs,
+       coalesce(c.block_seeds = 1 AND s.setup_rank = 1, false) AS shown
+FROM cases c
+LEFT JOIN setups s ON s.setup IS NOT DISTINCT FROM c.setup
+ORDER BY c.method, c.K, c.task, c.device, c.batch_size, c.steps, c.block_seeds, c.timing_runs;
 
--- Learning curves: per run, label (NULL for a run no label names) and evaluation step, the mean score.
+-- Learning curves: per run, label (NULL for a run no label names) and evaluation step, the mean score. shown: the
+-- run and label are of the setting the selection rule shows for the task (`shown_runs.for_task`): the learning
+-- curves figure draws the finished ones of the method labels, the K figures those of K-sweep.
 CREATE VIEW learning_curves AS
-SELECT r.run_id, r.task, r.family, r.method, r.K, r.seed, rl.label, r.status, r.hparams_source, r.steps,
-       r.batch_size, r.eval_episodes, r.data_route, r.success_timing, e.step,
-       avg(e.score) AS score, 100 * avg(CAST(e.success AS DOUBLE)) AS success_rate, count(*) AS n_episodes
-FROM evaluations e
-JOIN runs r ON r.run_id = e.run_id
-LEFT JOIN run_labels rl ON rl.run_id = e.run_id
-GROUP BY r.run_id, r.task, r.family, r.method, r.K, r.seed, rl.label, r.status, r.hparams_source, r.steps,
-         r.batch_size, r.eval_episodes, r.data_route, r.success_timing, e.step
-ORDER BY r.run_id, rl.label, e.step;
+WITH curves AS (
+    SELECT r.run_id, r.task, r.family, r.method, r.K, r.seed, rl.label, r.status, r.hparams_source, r.steps,
+           r.batch_size, r.eval_episodes, r.data_route, r.success_timing, e.step,
+           avg(e.score) AS score, 100 * avg(CAST(e.success AS DOUBLE)) AS success_rate, count(*) AS n_episodes
+    FROM evaluations e
+    JOIN runs r ON r.run_id = e.run_id
+    LEFT JOIN run_labels rl ON rl.run_id = e.run_id
+    GROUP BY r.run_id, r.task, r.family, r.method, r.K, r.seed, rl.label, r.status, r.hparams_source, r.steps,
+             r.batch_size, r.eval_episodes, r.data_route, r.success_timing, e.step
+)
+SELECT c.*, coalesce(s.for_task, false) AS shown
+FROM curves c
+LEFT JOIN shown_runs s ON s.run_id = c.run_id AND s.label = c.label
+ORDER BY c.run_id, c.label, c.step;

@@ -1,5 +1,14 @@
 # The run list and the lookups every rule uses. The planning itself is drol.workflow (tested with pytest).
-from drol.workflow import dataset_inputs, missing_data_message, plan_jobs, plan_runs, regenerated_dir, shard_files
+from drol.workflow import (
+    dataset_inputs,
+    fetch_rules,
+    missing_data_message,
+    missing_downloads,
+    plan_jobs,
+    plan_runs,
+    regenerated_dir,
+    shard_files,
+)
 
 try:
     RUNS = plan_runs(config)
@@ -7,9 +16,11 @@ try:
 except (KeyError, ValueError) as err:  # an unknown task, label or config key: one message, no traceback
     raise WorkflowError(f"config: {err}") from None
 
-_missing = missing_data_message(RUNS.values())
-if _missing:
-    raise WorkflowError(_missing)
+# Published datasets the runs lack: fetch jobs with `data.download: true` (data.smk), else one message naming
+# each file's URL and the command that fetches them.
+FETCHES = missing_downloads(RUNS.values())
+if FETCHES and not config.get("data", {}).get("download"):
+    raise WorkflowError(missing_data_message(FETCHES))
 
 
 def planned(wildcards):
@@ -36,11 +47,3 @@ def merge_args():
     """`drol gen-data` arguments that merge the dataset's shards (none without shards: one job generates it)."""
     shards = regen_settings().get("shards", 1)
     return f"--shards {shards} --merge" if shards > 1 else ""
-
-
-def report_figures():
-    """Figures the config has data for (drol.reports.figures.FIGURES: runtime needs `runtime:`, the K figures
-    `k_sweep:`)."""
-    from drol.reports.figures import figures_for
-
-    return figures_for(config)

@@ -3,6 +3,8 @@
 # one task's values reruns only that task's jobs. The output is the block's manifest, written when every seed
 # has ended; each seed's results are in its own run directory beside it. A killed job resumes from each
 # seed's checkpoint.pt when rerun; a rerun of a completed job (--forcerun) trains it again from step 0.
+# What a run keeps when it ends (config `checkpoints`) reaches `drol train` as $DROL_CHECKPOINTS (set in the
+# Snakefile), not as a param: it is no hyperparameter, and changing it must retrain nothing.
 rule train:
     input:
         train_inputs,

@@ -13,15 +13,18 @@ import numpy as np
 import pandas as pd
 
 from drol.io import atomic_write
+from drol.reports.figures import MAX_PANELS, page_stems
 from drol.reports.select import MethodLabel, frame, method_labels
 
 log = logging.getLogger("drol.reports.figures")
+# matplotlib subsets the PDF's fonts with fontTools, which logs 100-200 INFO lines per figure (`drol report` logs
+# INFO for the figures' own notes): only its warnings reach the log.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FORMATS = ("png", "pdf")
 PNG_DPI = 300
 SINGLE_COLUMN_IN = 3.3  # paper column widths, inches
 DOUBLE_COLUMN_IN = 6.8
-MAX_PANELS = 15  # small multiples (K sensitivity, learning curves): tasks per figure; more go to <stem>_p2, ...
 
 # seaborn "colorblind": 0 blue, 1 orange, 2 green, 3 vermillion, 4 purple, 5 brown, 6 pink, 7 grey, 8 yellow, 9 sky
 PALETTE = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494", "#ece133",
@@ -53,16 +56,6 @@ def task_order(tasks, info: pd.DataFrame, representative_first: bool = False) ->
         return ((not rep) if representative_first else False, ord_, task)
 
     return sorted(set(tasks), key=key)
-
-
-def with_k_values(runs: pd.DataFrame, what: str, min_k: int = 2) -> pd.DataFrame:
-    """The tasks of a K sweep with at least `min_k` values of K (a sweep needs two points); the others logged."""
-    if runs.empty:
-        return runs
-    counts = runs.groupby("task")["K"].nunique()
-    for task in counts.index[counts < min_k]:
-        log.info("%s: task %s left out: fewer than %d values of K in the setting shown", what, task, min_k)
-    return runs[runs.task.isin(counts.index[counts >= min_k])].reset_index(drop=True)
 
 
 # Styling and writing
@@ -208,17 +201,16 @@ def grid(n_panels: int, row_in: float, top_in: float, top_in_one_column: float |
 
 
 def pages(tasks: list[str], out_dir, stem: str) -> list[tuple[str, list[str], str]]:
-    """Small multiples in pages of MAX_PANELS tasks: [(file stem, tasks, caption prefix)]: `stem`, `stem`_p2, ...
+    """Small multiples in pages of MAX_PANELS tasks: [(file stem, tasks, caption prefix)] (`page_stems`).
 
     Pages an earlier, larger database left in `out_dir` beyond the last one are removed.
     """
-    chunks = [tasks[i:i + MAX_PANELS] for i in range(0, len(tasks), MAX_PANELS)]
+    stems = page_stems(stem, len(tasks))
     for stale in sorted(Path(out_dir).glob(f"{stem}_p*.*")):
-        number = stale.stem.removeprefix(f"{stem}_p")
-        if stale.suffix[1:] in FORMATS and number.isdigit() and int(number) > len(chunks):
+        if stale.suffix[1:] in FORMATS and stale.stem.removeprefix(f"{stem}_p").isdigit() and stale.stem not in stems:
             stale.unlink()
-    return [(stem if i == 1 else f"{stem}_p{i}", chunk, f"Page {i} of {len(chunks)}. " if len(chunks) > 1 else "")
-            for i, chunk in enumerate(chunks, 1)]
+    note = [f"Page {i} of {len(stems)}. " if len(stems) > 1 else "" for i in range(1, len(stems) + 1)]
+    return [(page, tasks[i * MAX_PANELS:(i + 1) * MAX_PANELS], note[i]) for i, page in enumerate(stems)]
 
 
 def no_data(name: str, why: str) -> list[Path]:

@@ -15,14 +15,23 @@ from drol.reports.stats import TAUS, performance_profile
 
 # Learning curves
 def learning_curves_data(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Per finished run of a method label, in the setting the selection rule shows for its task (the runs of
-    Table 4), and evaluation step: the mean score of that evaluation."""
+    """Per finished run of a method label, in the setting the selection rule shows for its task (the view
+    learning_curves' rows with shown: the runs of Table 4), and evaluation step: the mean score of that
+    evaluation."""
     return kit.df(con, """
-        SELECT c.run_id, c.task, c.seed, c.label, c.step, c.score, c.eval_episodes
-        FROM learning_curves c
-        JOIN shown_runs s ON s.run_id = c.run_id AND s.label = c.label
-        WHERE s.for_task AND c.status = 'finished' AND c.score IS NOT NULL AND c.label IN (SELECT label FROM methods)
-        ORDER BY c.run_id, c.label, c.step""")
+        SELECT run_id, task, seed, label, step, score, eval_episodes
+        FROM learning_curves
+        WHERE shown AND status = 'finished' AND score IS NOT NULL AND label IN (SELECT label FROM methods)
+        ORDER BY run_id, label, step""")
+
+
+def curve_tasks(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The figure's panels: every task with a counted run of a method label in the setting shown (Table 4's
+    tasks), also one whose runs all diverged, so that its pages are what the workflow planned
+    (drol.workflow.figure_files)."""
+    return [t for (t,) in con.execute("""
+        SELECT DISTINCT task FROM shown_runs
+        WHERE for_task AND counted AND label IN (SELECT label FROM methods) ORDER BY task""").fetchall()]
 
 
 def learning_curves_figure(db, out_dir: Path | str, *, label: str | None = None) -> list[Path]:
@@ -31,9 +40,9 @@ def learning_curves_figure(db, out_dir: Path | str, *, label: str | None = None)
         curves = learning_curves_data(con)
         info = kit.task_info(con)
         styles = kit.styles(con)
+        tasks = kit.task_order(curve_tasks(con), info)
     if curves.empty:
         return kit.no_data("learning_curves", "no finished run labelled " + ", ".join(styles))
-    tasks = kit.task_order(curves.task, info)
     written: list[Path] = []
     for stem, page_tasks, note in kit.pages(tasks, out_dir, "learning_curves"):
         written += _learning_curves_page(curves[curves.task.isin(page_tasks)], page_tasks, info, styles, out_dir,
@@ -57,6 +66,9 @@ def _learning_curves_page(curves: pd.DataFrame, tasks: list[str], info: pd.DataF
             for pair in same:
                 shared.setdefault(pair, []).append(kit.short_task(task))
             scorer = info.loc[task, "scorer"] if task in info.index else "success"
+            if data.empty:
+                ax.text(0.5, 0.5, "no finished run", transform=ax.transAxes, ha="center", va="center",
+                        color=kit.NOTE_COLOUR, fontsize=7.5)
             means = {}
             for m in present:
                 d = data[data.label == m]

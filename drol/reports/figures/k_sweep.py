@@ -33,8 +33,7 @@ SWEEP_RUNS = """
 # Fig. 3 top: training metrics against K
 def train_metrics_data(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Per finished K-sweep run (the setting shown for its task) and metric of TRAIN_METRICS: the mean over the
-    last TAIL_FRACTION of its logged steps (column value), with the run's task, seed and K; tasks with at
-    least two values of K."""
+    last TAIL_FRACTION of its logged steps (column value), with the run's task, seed and K."""
     names = [name for name, _, _ in TRAIN_METRICS]
     # Finished runs only: a diverged run's metrics end in NaN.
     runs = kit.df(con, SWEEP_RUNS + " AND status = 'finished' ORDER BY run_id", [K_SWEEP]).drop(columns="score")
@@ -48,8 +47,7 @@ def train_metrics_data(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         return pd.DataFrame(columns=["run_id", "name", "value", *runs.columns[1:]])
     last = metrics.groupby(["run_id", "name"])["step"].transform("max")
     tail = metrics[metrics.step >= (1 - TAIL_FRACTION) * last]
-    per_run = tail.groupby(["run_id", "name"], sort=True)["value"].mean().reset_index().merge(runs, on="run_id")
-    return kit.with_k_values(per_run, "train_metrics_vs_k")
+    return tail.groupby(["run_id", "name"], sort=True)["value"].mean().reset_index().merge(runs, on="run_id")
 
 
 def train_metrics_figure(db, out_dir: Path | str, *, label: str | None = None) -> list[Path]:
@@ -112,9 +110,8 @@ def train_metrics_figure(db, out_dir: Path | str, *, label: str | None = None) -
 # Fig. 4: K sensitivity
 def k_sensitivity_data(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Final scores of the counted K-sweep runs (one row per run; a diverged run scores 0) of the setting shown
-    for their task (the view k_sensitivity's rows with shown), tasks with at least two values of K."""
-    runs = kit.df(con, SWEEP_RUNS + " AND counted_score IS NOT NULL ORDER BY run_id", [K_SWEEP])
-    return kit.with_k_values(runs, "k_sensitivity")
+    for their task: the runs of the view k_sensitivity's rows with shown (a task the sweep left out has none)."""
+    return kit.df(con, SWEEP_RUNS + " AND counted_score IS NOT NULL ORDER BY run_id", [K_SWEEP])
 
 
 def best_k(runs: pd.DataFrame) -> int:

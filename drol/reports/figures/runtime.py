@@ -18,49 +18,23 @@ OTHER_ORD = 10**6  # a method the database's `methods` table lacks: after the re
 
 
 def runtime_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str]:
-    """Timed one-seed runs labelled 'runtime' (all timed one-seed runs when none is), one setting; and where
-    they came from. (A seed block's ms per update is one update of all its seeds: not a method's step time.)
-
-    One setting (task, device, networks, batch size, training length) is kept, since timings of other tasks,
-    networks or devices are not comparable: the one with the largest networks, then the most cases (each
-    method, per K where it has K), then the most runs. Columns added: case ((name, K), K = 0 for a method
-    without K), case_ord (display order), colour.
-    """
-    base = """
-        SELECT r.run_id, r.method, r.K, r.task, r.seed, r.status, r.steps, r.actor_hidden_dims,
-               r.value_hidden_dims, r.batch_size, r.obs_dim, r.action_dim, t.device, t.ms_per_update,
-               t.ms_per_inference_step, t.updates_timed, m.label AS default_label, m.ord AS method_ord, m.has_k,
-               m.colour
-        FROM timings t JOIN runs r ON r.run_id = t.run_id
-        LEFT JOIN methods m ON m.method = r.method AND m.is_default
-        WHERE t.updates_timed > 0 AND t.ms_per_update IS NOT NULL AND t.block_seeds = 1 {where}
-        ORDER BY r.run_id"""
-    frame = kit.df(con, base.format(where="AND r.run_id IN (SELECT run_id FROM run_labels WHERE label = ?)"),
-                 [RUNTIME])
-    source = f"the runs labelled '{RUNTIME}'"
+    """The rows of the view `runtime` the figure draws (shown: one setup of one-seed runs, the timing runs
+    labelled 'runtime' when there are any; views.sql), one per case, and where they came from. Columns added:
+    case ((name, K), K = 0 for a method without K), case_ord (display order), colour."""
+    frame = kit.df(con, """
+        SELECT v.*, m.label AS default_label, m.ord AS method_ord, m.has_k, m.colour
+        FROM runtime v
+        LEFT JOIN methods m ON m.method = v.method AND m.is_default
+        WHERE v.shown
+        ORDER BY v.method, v.K""")
     if frame.empty:
-        frame = kit.df(con, base.format(where=""))
-        source = f"no run is labelled '{RUNTIME}': every timed run of this setting"
-        if not frame.empty:
-            kit.log.info("runtime figure: no run labelled %r; using all timed runs", RUNTIME)
-    if frame.empty:
-        return frame, source
+        return frame, ""
+    source = (f"the runs labelled '{RUNTIME}'" if frame.timing_runs.all()
+              else f"no run is labelled '{RUNTIME}': the timed runs of one setting")
     frame["case"] = [_case(r) for r in frame.itertuples(index=False)]
     frame["case_ord"] = [OTHER_ORD if pd.isna(o) else int(o) for o in frame.method_ord]
     frame["colour"] = frame.colour.fillna(kit.PALETTE[7])
-    # Runs of one training length ran as one group (the workflow's timing runs share theirs), under the
-    # same machine load; timings of runs trained alongside other jobs are not comparable to them.
-    shape_cols = ["task", "device", "actor_hidden_dims", "value_hidden_dims", "batch_size", "steps"]
-    frame["shape"] = frame[shape_cols].map(str).agg("|".join, axis=1)
-    frame["units"] = [_units(a) + _units(v) for a, v in zip(frame.actor_hidden_dims, frame.value_hidden_dims)]
-    per_shape = frame.groupby("shape").agg(cases=("case", "nunique"), runs=("run_id", "count"), units=("units", "max"))
-    # Labelled timing runs share one setting; unlabelled, the largest networks (closest to the paper's), then
-    # the most cases: the workflow's timing runs (each method, every K of the runtime config) when they exist.
-    best = sorted(per_shape.index, key=lambda s: (-per_shape.units[s], -per_shape.cases[s], -per_shape.runs[s], s))[0]
-    if len(per_shape) > 1:
-        kit.log.info("runtime figure: %d settings (task, device, networks, batch, steps); drawing %s", len(per_shape),
-                   best)
-    return frame[frame["shape"] == best].reset_index(drop=True), source
+    return frame, source
 
 
 def _case(run) -> tuple[str, int]:
@@ -74,25 +48,26 @@ def _case(run) -> tuple[str, int]:
 
 
 def runtime_cases(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per case ((name, K)), in display order then K ascending: median ms per update (train) and per
-    inference step (infer) over runs, the number of runs (n), and the bar colour."""
-    agg = frame.groupby("case").agg(train=("ms_per_update", "median"), infer=("ms_per_inference_step", "median"),
-                                    n=("run_id", "count"), ord=("case_ord", "min"), colour=("colour", "first"))
-    ords = dict(zip(agg.index, agg["ord"]))
-    agg = agg.loc[sorted(agg.index, key=lambda case: (ords[case], case))]
+    """The view's rows as the bars: per case ((name, K)), in display order then K ascending, the median ms per
+    update (train) and per inference step (infer) over its runs, the number of runs (n) and the bar colour."""
+    agg = frame.set_index("case").rename(columns={"ms_per_update": "train", "ms_per_inference_step": "infer",
+                                                  "n_runs": "n"})
+    agg = agg.loc[sorted(agg.index, key=lambda case: (agg.case_ord[case], case)), ["train", "infer", "n", "colour"]]
     colours = []
     for (name, k), colour in zip(agg.index, agg.colour):
         ks = [kk for nn, kk in agg.index if nn == name]  # a method's K values: shades of its colour
         colours.append(kit.shade(colour, ks.index(k), len(ks)) if k else colour)
-    return agg.assign(colour=colours).drop(columns=["ord"])
+    return agg.assign(colour=colours)
 
 
 def runtime_figure(db, out_dir: Path | str, *, label: str | None = None) -> list[Path]:
-    """Training ms per update and inference ms per step, per method and K (runs labelled 'runtime')."""
+    """Training ms per update and inference ms per step, per method and K (the view runtime's shown rows)."""
     with opened(db) as con:
         frame, source = runtime_data(con)
-    if frame.empty:
-        return kit.no_data("runtime", "no run has timings (timing.json with timed updates)")
+        if frame.empty:
+            return kit.no_data("runtime", "no run has timings (timing.json with timed updates)")
+        obs_dim, action_dim = con.execute("SELECT any_value(obs_dim), any_value(action_dim) FROM runs WHERE task = ?",
+                                          [frame.task.iloc[0]]).fetchone()
     agg = runtime_cases(frame)
     cases = list(agg.index)
     ticks = [name if not k else f"{name}\nK={k}" for name, k in cases]
@@ -125,20 +100,13 @@ def runtime_figure(db, out_dir: Path | str, *, label: str | None = None) -> list
         n_lo, n_hi = int(agg["n"].min()), int(agg["n"].max())
         n_runs = f"{n_lo} run{'s' if n_lo > 1 else ''}" if n_lo == n_hi else f"{n_lo} to {n_hi} runs"
         caption = [
-            f"Task {row['task']} (obs {kit.int_text(row['obs_dim'])}, action {kit.int_text(row['action_dim'])}), "
+            f"Task {row['task']} (obs {kit.int_text(obs_dim)}, action {kit.int_text(action_dim)}), "
             f"{nets} MLPs, batch {kit.int_text(row['batch_size'])}, {kit.int_text(row['steps'])} updates per run; "
             f"{source}. Training: mean time per update (evaluation and logging excluded); inference: median time of "
             f"a batch-1 policy step. Bars: median over {n_runs} per case.",
         ]
         kit.finish(fig, caption, label)
         return kit.save(fig, out_dir, "runtime")
-
-
-def _units(dims) -> int:
-    try:
-        return int(sum(dims))
-    except TypeError:
-        return 0
 
 
 def _fmt_ms(v: float) -> str:
