@@ -36,10 +36,10 @@ def _build_db(args: argparse.Namespace) -> int:
     by_status = ", ".join(f"{n} {s}" for s, n in statuses.items())
     print(f"{args.out}: {counts['runs']} runs ({by_status}), {counts['evaluations']} evaluation episodes, "
           f"{counts['train_metrics']} training-metric rows")
-    unfinished = sum(n for s, n in statuses.items() if s != "finished")
+    unfinished = sum(n for s, n in statuses.items() if s not in ("finished", "diverged"))
     if unfinished:
-        print(f"note: {unfinished} runs are not finished (running, interrupted or diverged); they are in `runs` "
-              "and `final_scores` but not in the aggregates (task_scores, table4, ...)")
+        print(f"note: {unfinished} runs have not ended (running or interrupted); they are in `runs`, with what they "
+              "recorded so far, but not in the aggregates (task_scores, table4, ...; diverged runs count there as 0)")
     return 0
 
 
