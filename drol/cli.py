@@ -279,8 +279,16 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A usage error (a value not among an option's choices, a missing argument) is one line, like every
+    other error a user can fix, pointing at --help instead of printing the usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drol", description=__doc__.splitlines()[0])
+    parser = OneLineErrors(prog="drol", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"drol {drol.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -460,7 +468,10 @@ WORKER_PIPE_COMMANDS = ("train", "gpu-check")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version (0) or a usage error (2, its line already printed)
+        return done.code
     from drol.errors import DataError, NoSpace, RunConflict, RunFileError, UnknownName
 
     previous_sigpipe = signal.getsignal(signal.SIGPIPE)

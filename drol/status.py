@@ -19,7 +19,7 @@ import pandas as pd
 from drol.rundir import LOCK_NAME, read_run_json
 
 STATUSES = ("running", "lost", "interrupted", "finished", "diverged")
-COLUMNS = ["task", "label", "K", "seed", "status", "step", "steps", "checkpoint_step", "score", "score_step",
+COLUMNS = ["task", "label", "labels", "K", "seed", "status", "step", "steps", "checkpoint_step", "score", "score_step",
            "updates_per_s", "eta", "updated_at", "run_dir"]
 
 
@@ -56,20 +56,21 @@ def _row(run_dir: Path, root: Path) -> dict:
             "score_step": progress.get("last_eval_step"), "updates_per_s": progress.get("updates_per_s"),
             "eta": str(timedelta(seconds=int(eta))) if eta is not None else None,
             "updated_at": progress.get("updated_at"), "run_dir": os.path.relpath(run_dir, root),
-            "labels": run.get("labels") or [], "method": run.get("method")}
+            "labels": ",".join(run.get("labels") or []), "method": run.get("method")}
 
 
 def run_status(root: Path, task: str | None = None, label: str | None = None, method: str | None = None,
                status: list[str] | None = None) -> pd.DataFrame:
-    """One row per run directory under `root` (COLUMNS), filtered: `task` is a glob (cube-*), `label` matches a
-    method label or a study label the run belongs to, `status` a list of STATUSES."""
+    """One row per run directory under `root` (COLUMNS), filtered: `task` is a glob (cube-*), `label` matches the
+    method label the run was resolved from or any label it stands for (run.json `labels`, e.g. K-sweep),
+    `status` a list of STATUSES."""
     from drol.results.db import find_run_dirs
 
     root = Path(root)
     rows = [_row(d, root) for d in find_run_dirs([root])]
     keep = [r for r in rows
             if (task is None or fnmatch.fnmatchcase(r["task"] or "", task))
-            and (label is None or label == r["label"] or label in r["labels"])
+            and (label is None or label == r["label"] or label in r["labels"].split(","))
             and (method is None or method == r["method"])
             and (not status or r["status"] in status)]
     frame = pd.DataFrame(keep, columns=COLUMNS)
@@ -84,10 +85,13 @@ def format_status(frame: pd.DataFrame, fmt: str) -> str:
         return frame.to_csv(index=False)
     if frame.empty:
         return "no run matches (or none has started yet)"
-    shown = frame.drop(columns=["steps", "score_step"]).rename(columns={"checkpoint_step": "ckpt"}).assign(
+    # `labels` (what the run stands for: DROL(16), K-sweep, ...) says more than the label it was resolved from.
+    shown = frame.drop(columns=["label", "steps", "score_step"]).rename(columns={"checkpoint_step": "ckpt"}).assign(
         step=[f"{s}/{n}" for s, n in zip(frame.step, frame.steps)],
         score=[f"{v:.1f} @{s}" if pd.notna(v) else "" for v, s in zip(frame.score, frame.score_step)],
-        eta=frame.eta.fillna(""), updated_at=frame.updated_at.fillna(""))
+        eta=frame.eta.fillna(""), updated_at=frame.updated_at.fillna(""),
+        K=frame.K.astype(object).where(frame.K.notna(), ""), ckpt=frame.checkpoint_step.astype(object).where(
+            frame.checkpoint_step.notna(), ""))
     counts = frame.status.value_counts()
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
     lost = " (lost: the trainer is gone; rerun to resume from the last checkpoint)" if "lost" in counts else ""

@@ -440,7 +440,7 @@ def test_cli_build_db_and_query_formats(fabricated, tmp_path, capsys):
     db = tmp_path / "cli.duckdb"
     assert cli(["build-db", str(fabricated["root"]), "--out", str(db)]) == 0
     out = capsys.readouterr().out
-    assert f"{db}: 19 runs (17 finished, 1 interrupted, 1 running)" in out and "not finished" in out
+    assert f"{db}: 19 runs (17 finished, 1 interrupted, 1 running)" in out and "2 runs have not ended" in out
     sql = ("SELECT task, label, mean, seeds FROM task_scores WHERE label <> 'FQL' AND family = 'cube-double-play' "
            "ORDER BY task, label")
     assert cli(["query", sql, "--db", str(db), "--csv"]) == 0
