@@ -326,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset directory (default $DROL_DATA_DIR, else ~/.ogbench/data; D4RL: $DROL_D4RL_DIR, "
                         "else ~/.d4rl/datasets)")
     p.add_argument("--download", action="store_true",
-                   help="let OGBench download a missing dataset (default: offline, a missing file is an error)")
+                   help="fetch a missing OGBench dataset as `drol fetch-data` does (resumable; default: offline, a "
+                        "missing file is an error)")
     p.add_argument("--d4rl-route", default="hdf5", choices=["hdf5", "d4rl", "minari"], help="D4RL data route")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all cores)")
     p.add_argument("--checkpoints", default=os.environ.get("DROL_CHECKPOINTS", "final"), choices=CHECKPOINT_RETENTION,

@@ -24,13 +24,13 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        if _disk_full(err):
+        if disk_full(err):
             raise NoSpace(f"no space left on {path.parent} while writing {path.name}; free space and rerun "
                           "(the previous file is intact)") from None
         raise
 
 
-def _disk_full(err: BaseException) -> bool:
+def disk_full(err: BaseException) -> bool:
     """ENOSPC, also as torch.save reports it (a RuntimeError from its zip writer)."""
     if isinstance(err, OSError):
         return err.errno in (errno.ENOSPC, errno.EDQUOT)

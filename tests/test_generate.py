@@ -211,7 +211,7 @@ def test_download_only_task_names_the_download(tmp_path):
         generate_dataset("antmaze-large-navigate-singletask-task1-v0", 1, 0, tmp_path, progress=False)
     msg = str(err.value)
     assert "\n" not in msg and "cannot be regenerated" in msg and "expert" in msg
-    assert "ogbench.download_datasets(['antmaze-large-navigate-v0']" in msg
+    assert "drol fetch-data antmaze-large-navigate-v0" in msg
     assert f"{DATASET_URL}/antmaze-large-navigate-v0.npz" in msg
     assert list(tmp_path.iterdir()) == []
 

@@ -257,3 +257,19 @@ def test_download_mode_checks_present_files_too(data_dir, monkeypatch):
 
     with pytest.raises(DataError, match="actions has 20 rows"):
         load_ogbench(get_task(TASK), data_dir=data_dir, offline=False)
+
+
+def test_download_mode_fetches_missing_files_with_drols_fetcher(tmp_path, monkeypatch):
+    """`drol train --download`: the missing files come through drol.data.fetch (here from a file:// mirror,
+    $DROL_DATA_URL), each with its sha256 record, and then load."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    train, val = dataset_paths(TASK, mirror)
+    write_cube_file(train, episodes=3)
+    write_cube_file(val, episodes=1, seed=1)
+    monkeypatch.setenv("DROL_DATA_URL", mirror.as_uri())
+    data_dir = tmp_path / "data"
+    assert len(load_ogbench(get_task(TASK), data_dir=data_dir, offline=False).train) == 30
+    for path in dataset_paths(TASK, data_dir):
+        assert path.read_bytes() == (mirror / path.name).read_bytes()
+        assert (data_dir / f"{path.name}.sha256").read_text().endswith(f"  {path.name}\n")

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from drol.data import SUITES, DataSettings, suite_of
 from drol.errors import DataError, NoSpace, UnknownName
-from drol.io import _disk_full, atomic_write
+from drol.io import atomic_write, disk_full
 from drol.tasks import Task, registry
 
 BASE_URL_ENV = "DROL_DATA_URL"
@@ -205,7 +205,7 @@ def _download(file: DataFile, part: Path, progress: bool) -> None:
                     written += len(chunk)
                     bar.update(len(chunk))
         except (OSError, http.client.HTTPException) as err:  # IncompleteRead: the connection closed early
-            if _disk_full(err):
+            if disk_full(err):
                 raise NoSpace(f"no space left on {part.parent} while downloading {name} ({written} bytes in "
                               f"{part.name}); free space and rerun `drol fetch-data` to resume") from None
             raise DataError(f"{file.url}: the download of {name} broke off after {written} bytes "

@@ -156,10 +156,9 @@ def spec_for(task_or_family: str, data_dir: Path | None = None) -> GenSpec:
         return REGENERABLE[family]
     from ogbench.utils import DATASET_URL  # late: importing ogbench loads MuJoCo
 
-    where = f"'{data_dir}'" if data_dir is not None else "..."
     raise DataError(f"{task_or_family}: the OGBench dataset {stem} cannot be regenerated ({DOWNLOAD_ONLY[family]}); "
-                    f"download it with ogbench.download_datasets(['{stem}'], dataset_dir={where}) or from "
-                    f"{DATASET_URL}/{stem}.npz and {DATASET_URL}/{stem}-val.npz")
+                    f"download it with `drol fetch-data {stem}" + (f" --data-dir {data_dir}" if data_dir else "")
+                    + f"` (from {DATASET_URL}/{stem}.npz and {DATASET_URL}/{stem}-val.npz)")
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -215,8 +215,11 @@ def load_ogbench(task, device: torch.device | str = "cpu", data_dir: Path | None
     ogbench = _quiet_ogbench()
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     train_path, val_path = dataset_paths(task.name, data_dir)
-    if not offline:
-        ogbench.download_datasets([dataset_stem(task.name)], str(data_dir))  # only what is missing
+    if not offline:  # what is missing, through drol's resumable, atomic fetcher (`drol fetch-data`)
+        from drol.data.fetch import BASE_URL_ENV, fetch, task_files
+
+        for file in task_files(task, DataSettings(data_dir=str(data_dir)), os.environ.get(BASE_URL_ENV)):
+            fetch(file)
     sidecars = []
     for path in (train_path, val_path):
         if not path.exists():
